@@ -1,0 +1,1 @@
+"""Galley: the order, inventory and fulfilment backend."""

@@ -1,0 +1,56 @@
+"""Builds the FastAPI application: routers, middleware, error handlers — nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from galley import operations
+from galley.catalog.api import router as products
+from galley.config import Settings, get_settings
+from galley.db import create_engine, session_factory
+from galley.http import problems
+from galley.http.middleware import BodyLimit, RequestContext
+from galley.inventory.api import locations, stock
+from galley.logs import configure_logging
+from galley.orders.api import router as orders
+
+DESCRIPTION = """Orders, stock, backorders and fulfilment for shops and kitchens.
+
+Errors are RFC 9457 problem details; lists use cursor pagination; POSTs accept an
+`Idempotency-Key`; single resources carry an `ETag`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    engine = create_engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="Galley",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+
+    problems.install(app)
+    app.include_router(operations.router, include_in_schema=True)
+    if not settings.metrics_enabled:
+        app.router.routes = [r for r in app.router.routes if getattr(r, "path", "") != "/metrics"]
+    for router in (locations, products, stock, orders):
+        app.include_router(router)
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)
+    return app

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request, Response
+
+from galley.catalog import service
+from galley.catalog.schemas import ProductCreate, ProductOut, ProductPatch
+from galley.errors import problem_responses
+from galley.http.deps import AppSettings
+from galley.http.etags import check_if_match, resource_response
+from galley.http.paging import Cursor, Limit, Page
+from galley.http.routing import GalleyRoute, Session
+
+router = APIRouter(prefix="/v1/products", tags=["products"], route_class=GalleyRoute)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ProductOut,
+    responses=problem_responses(400, 409, 413, 415, 422),
+    summary="Add a product to the catalog",
+)
+async def create_product(
+    body: ProductCreate, session: Session, settings: AppSettings, request: Request
+) -> Response:
+    product = await service.create_product(session, body, settings.currency)
+    return resource_response(
+        request,
+        service.view(product),
+        status_code=201,
+        headers={"Location": f"/v1/products/{product.sku}"},
+    )
+
+
+@router.get("", response_model=Page[ProductOut], responses=problem_responses(422))
+async def list_products(
+    session: Session,
+    q: str | None = Query(
+        default=None, max_length=200, description="Case-insensitive part of the name or SKU."
+    ),
+    active: bool | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[ProductOut]:
+    products, next_cursor = await service.list_products(
+        session, q=q, active=active, cursor=cursor, limit=limit
+    )
+    return Page(data=[service.view(p) for p in products], next_cursor=next_cursor)
+
+
+@router.get(
+    "/{sku}",
+    response_model=ProductOut,
+    responses={304: {"description": "Not modified"}, **problem_responses(404, 422)},
+)
+async def get_product(sku: str, session: Session, request: Request) -> Response:
+    return resource_response(request, service.view(await service.get_product(session, sku)))
+
+
+@router.patch(
+    "/{sku}",
+    response_model=ProductOut,
+    responses=problem_responses(400, 404, 412, 413, 415, 422),
+    summary="Change some fields of a product; send If-Match to avoid overwriting others",
+)
+async def update_product(
+    sku: str, body: ProductPatch, session: Session, settings: AppSettings, request: Request
+) -> Response:
+    product = await service.get_product(session, sku, for_update=True)
+    check_if_match(request, service.view(product))
+    product = await service.update_product(session, product, body, settings.currency)
+    return resource_response(request, service.view(product))
+
+
+@router.delete(
+    "/{sku}",
+    status_code=204,
+    responses=problem_responses(404, 409),
+    summary="Delete a product that was never ordered nor stocked",
+)
+async def delete_product(sku: str, session: Session) -> Response:
+    await service.delete_product(session, sku)
+    return Response(status_code=204)

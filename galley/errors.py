@@ -1,0 +1,118 @@
+"""Typed errors and their RFC 9457 problem rendering.
+
+A service raises a `GalleyError` subclass built from domain values; one handler
+turns it into `application/problem+json`. Routes list what they can raise in
+`responses=` through `problem_responses`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field
+
+PROBLEM_BASE = "https://galley.dev/problems/"
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    field: str = Field(examples=["lines[1].quantity"])
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = Field(examples=[PROBLEM_BASE + "not-found"])
+    title: str
+    status: int
+    detail: str
+    instance: str
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+    current_status: str | None = Field(default=None, description="On illegal transitions.")
+
+
+class GalleyError(Exception):
+    """Base of every error a client may see. `code` names the problem type."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad-request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFound(GalleyError):
+    status, code, title = 404, "not-found", "Not found"
+
+
+class Conflict(GalleyError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class PreconditionFailed(GalleyError):
+    status, code, title = 412, "precondition-failed", "Precondition failed"
+
+
+class InvalidRequest(GalleyError):
+    """A request that is well-formed but breaks a rule; carries per-field errors."""
+
+    status, code, title = 422, "validation-error", "Invalid request"
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail, errors=[e.model_dump() for e in errors or []])
+
+
+class MalformedRequest(GalleyError):
+    status, code, title = 400, "malformed-request", "Malformed request"
+
+
+class UnsupportedMediaType(GalleyError):
+    status, code, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class PayloadTooLarge(GalleyError):
+    status, code, title = 413, "payload-too-large", "Payload too large"
+
+
+def problem_body(
+    status: int, code: str, title: str, detail: str, instance: str, **extra: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return body
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the problem statuses a route can answer."""
+    return {
+        status: {
+            "model": Problem,
+            "content": {PROBLEM_JSON: {}},
+            "description": _DESCRIPTIONS[status],
+        }
+        for status in statuses
+    }
+
+
+_DESCRIPTIONS = {
+    400: "Malformed JSON",
+    404: "Unknown resource",
+    409: "Conflict with the current state",
+    412: "`If-Match` does not match the current ETag",
+    413: "Body larger than the limit",
+    415: "Body is not `application/json`",
+    422: "Validation error",
+    500: "Unexpected error",
+    503: "Not ready",
+}

@@ -1,0 +1,1 @@
+"""What every route shares: the transaction, idempotency, paging, ETags and problem answers."""

@@ -1,0 +1,87 @@
+"""Exception handlers: every error leaves as an RFC 9457 problem."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException
+
+from galley.errors import PROBLEM_JSON, GalleyError, problem_body
+
+_HTTP_CODES = {
+    404: ("not-found", "Not found", "No such resource."),
+    405: ("method-not-allowed", "Method not allowed", "This method is not allowed here."),
+}
+
+
+def problem_response(
+    request: Request, status: int, code: str, title: str, detail: str, **extra: Any
+) -> JSONResponse:
+    headers = extra.pop("headers", None)
+    body = problem_body(status, code, title, detail, request.url.path, **extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+async def _galley_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GalleyError)
+    return problem_response(request, exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return problem_response(
+            request, 400, "malformed-request", "Malformed request", "The body is not valid JSON."
+        )
+    fields = [{"field": field_path(e["loc"]), "message": e["msg"]} for e in errors]
+    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+    return problem_response(
+        request, 422, "validation-error", "Invalid request", summary, errors=fields
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code, title, detail = _HTTP_CODES.get(
+        exc.status_code, ("http-error", "HTTP error", str(exc.detail))
+    )
+    return problem_response(
+        request, exc.status_code, code, title, detail, headers=getattr(exc, "headers", None)
+    )
+
+
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    """A constraint caught what the service did not: a conflict, never a 500 or SQL text."""
+    return problem_response(
+        request,
+        409,
+        "conflict",
+        "Conflict",
+        "The request conflicts with the current state of a resource; retry or check it.",
+    )
+
+
+def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """`("body", "lines", 1, "quantity")` → `lines[1].quantity`."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:] or parts
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "body"
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(GalleyError, _galley_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)

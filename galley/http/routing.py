@@ -1,0 +1,98 @@
+"""The route class every Galley router uses: one transaction per request, committed before
+the answer leaves, and idempotent replay for POSTs that carry an `Idempotency-Key`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from galley.errors import UnsupportedMediaType
+from galley.http import idempotency
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _document_idempotency_key(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            pattern=idempotency.KEY_PATTERN.pattern,
+            description="Retry safely: the same key and body within 24 h replays the first answer.",
+        ),
+    ] = None,
+) -> None:
+    """Only puts the header into the OpenAPI spec; `GalleyRoute` acts on it."""
+
+
+class GalleyRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if "POST" in (kwargs.get("methods") or ()):
+            extra = [Depends(_document_idempotency_key)]
+            kwargs["dependencies"] = [*(kwargs.get("dependencies") or []), *extra]
+        super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def in_transaction(request: Request) -> Response:
+            await _require_json(request)
+            sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+            key = request.headers.get("idempotency-key") if request.method == "POST" else None
+            claim: idempotency.Claim | None = None
+            if key is not None:
+                outcome = await idempotency.claim(
+                    sessions,
+                    _caller(request),
+                    idempotency.validate_key(key),
+                    idempotency.fingerprint(request.method, request.url.path, await request.body()),
+                )
+                if isinstance(outcome, Response):
+                    return outcome
+                claim = outcome
+            try:
+                async with sessions() as session, session.begin():
+                    request.state.session = session
+                    response = await handle(request)
+                    if claim is not None:
+                        await idempotency.record(session, claim, response)
+            except BaseException:
+                if claim is not None:
+                    await idempotency.release(sessions, claim)
+                raise
+            return response
+
+        return in_transaction
+
+
+def _caller(request: Request) -> str:
+    """Whose key space an Idempotency-Key lives in."""
+    return getattr(request.state, "caller", "anonymous")
+
+
+async def _require_json(request: Request) -> None:
+    """Read the body here (so the size limit answers 413) and insist that it is JSON."""
+    if request.method not in _BODY_METHODS:
+        return
+    body = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not body and not content_type:
+        return
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Send the body as application/json, not {content_type or 'without a content type'}."
+        )
+
+
+def _session(request: Request) -> AsyncSession:
+    session: AsyncSession = request.state.session
+    return session
+
+
+Session = Annotated[AsyncSession, Depends(_session)]

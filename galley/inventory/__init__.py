@@ -1,0 +1,1 @@
+"""Locations and the stock they hold: levels, the ledger, reservations."""

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request, Response
+
+from galley.catalog.schemas import SKU_PATTERN
+from galley.errors import problem_responses
+from galley.http.deps import Actor
+from galley.http.etags import resource_response
+from galley.http.paging import Cursor, Limit, Page
+from galley.http.routing import GalleyRoute, Session
+from galley.inventory import service
+from galley.inventory.schemas import (
+    CODE_PATTERN,
+    AdjustmentCreate,
+    AdjustmentOut,
+    LedgerEntryOut,
+    LocationCreate,
+    LocationOut,
+    StockLevelOut,
+)
+
+locations = APIRouter(prefix="/v1/locations", tags=["locations"], route_class=GalleyRoute)
+stock = APIRouter(prefix="/v1/stock", tags=["stock"], route_class=GalleyRoute)
+
+SkuFilter = Query(default=None, pattern=SKU_PATTERN, description="Only this SKU.")
+LocationFilter = Query(default=None, pattern=CODE_PATTERN, description="Only this location code.")
+
+
+def _location_view(location: object) -> LocationOut:
+    return LocationOut.model_validate(location, from_attributes=True)
+
+
+@locations.post(
+    "",
+    status_code=201,
+    response_model=LocationOut,
+    responses=problem_responses(400, 409, 413, 415, 422),
+)
+async def create_location(body: LocationCreate, session: Session, request: Request) -> Response:
+    location = await service.create_location(session, body)
+    return resource_response(
+        request,
+        _location_view(location),
+        status_code=201,
+        headers={"Location": f"/v1/locations/{location.code}"},
+    )
+
+
+@locations.get("", response_model=Page[LocationOut], responses=problem_responses(422))
+async def list_locations(
+    session: Session, limit: Limit = 50, cursor: Cursor = None
+) -> Page[LocationOut]:
+    rows, next_cursor = await service.list_locations(session, cursor, limit)
+    return Page(data=[_location_view(r) for r in rows], next_cursor=next_cursor)
+
+
+@locations.get(
+    "/{code}",
+    response_model=LocationOut,
+    responses={304: {"description": "Not modified"}, **problem_responses(404, 422)},
+)
+async def get_location(code: str, session: Session, request: Request) -> Response:
+    return resource_response(request, _location_view(await service.get_location(session, code)))
+
+
+@stock.get("", response_model=Page[StockLevelOut], responses=problem_responses(422))
+async def list_stock(
+    session: Session,
+    sku: str | None = SkuFilter,
+    location: str | None = LocationFilter,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[StockLevelOut]:
+    levels, next_cursor = await service.list_stock(
+        session, sku=sku, location=location, cursor=cursor, limit=limit
+    )
+    return Page(data=levels, next_cursor=next_cursor)
+
+
+@stock.post(
+    "/adjustments",
+    status_code=201,
+    response_model=AdjustmentOut,
+    responses=problem_responses(400, 404, 409, 413, 415, 422),
+    summary="Change on-hand stock, with a ledger entry",
+)
+async def adjust_stock(body: AdjustmentCreate, session: Session, actor: Actor) -> AdjustmentOut:
+    entry, level = await service.adjust_stock(
+        session,
+        sku=body.sku,
+        location=body.location,
+        delta=body.delta,
+        reason=body.reason,
+        actor=actor,
+    )
+    return AdjustmentOut(entry=entry, stock=level)
+
+
+@stock.get("/ledger", response_model=Page[LedgerEntryOut], responses=problem_responses(422))
+async def list_ledger(
+    session: Session,
+    sku: str | None = SkuFilter,
+    location: str | None = LocationFilter,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[LedgerEntryOut]:
+    entries, next_cursor = await service.list_ledger(
+        session, sku=sku, location=location, cursor=cursor, limit=limit
+    )
+    return Page(data=entries, next_cursor=next_cursor)

@@ -1,0 +1,30 @@
+"""Stock rules: plain functions, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+AdjustmentReason = Literal["received", "count", "damaged", "returned", "other"]
+ADJUSTMENT_REASONS: tuple[str, ...] = ("received", "count", "damaged", "returned", "other")
+# `consumed`: stock that left with a completed order.
+LEDGER_REASONS: tuple[str, ...] = (*ADJUSTMENT_REASONS, "consumed")
+
+
+@dataclass(frozen=True)
+class Allocation:
+    allocated: int
+    backordered: int
+
+
+def allocate(available: int, requested: int) -> Allocation:
+    """Take what stock there is now; the rest waits as a backorder."""
+    if requested < 1:
+        raise ValueError("requested must be positive")
+    allocated = max(0, min(available, requested))
+    return Allocation(allocated=allocated, backordered=requested - allocated)
+
+
+def can_adjust(on_hand: int, reserved: int, delta: int) -> bool:
+    """Stock promised to orders cannot be adjusted away."""
+    return on_hand + delta >= reserved

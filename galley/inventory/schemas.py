@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from galley.catalog.schemas import SKU_PATTERN
+from galley.inventory.rules import AdjustmentReason
+
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,31}$"
+# Far above any real adjustment; keeps on_hand well inside a 32-bit column.
+MAX_DELTA = 1_000_000
+
+
+class LocationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=CODE_PATTERN, examples=["KITCHEN-1"])
+    name: str = Field(min_length=1, max_length=200, examples=["Main kitchen"])
+
+
+class LocationOut(BaseModel):
+    code: str
+    name: str
+    created_at: dt.datetime
+
+
+class StockLevelOut(BaseModel):
+    sku: str
+    location: str
+    on_hand: int
+    reserved: int
+    available: int = Field(description="on_hand - reserved")
+    backordered: int = Field(description="Ordered by open orders and not yet allocated.")
+
+
+class AdjustmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: str = Field(pattern=SKU_PATTERN)
+    location: str = Field(pattern=CODE_PATTERN)
+    delta: int = Field(ge=-MAX_DELTA, le=MAX_DELTA, description="Signed change of on_hand, not 0.")
+    reason: AdjustmentReason
+
+
+class LedgerEntryOut(BaseModel):
+    id: str
+    sku: str
+    location: str
+    delta: int
+    reason: str
+    reference: str | None
+    actor: str
+    created_at: dt.datetime
+
+
+class AdjustmentOut(BaseModel):
+    entry: LedgerEntryOut
+    stock: StockLevelOut

@@ -1,0 +1,19 @@
+"""Every table, so that metadata (and Alembic) sees them all."""
+
+from galley.catalog.models import Product
+from galley.db import Base
+from galley.http.idempotency import IdempotencyKey
+from galley.inventory.models import Location, StockLedgerEntry, StockLevel
+from galley.orders.models import Order, OrderEvent, OrderLine
+
+__all__ = [
+    "Base",
+    "IdempotencyKey",
+    "Location",
+    "Order",
+    "OrderEvent",
+    "OrderLine",
+    "Product",
+    "StockLedgerEntry",
+    "StockLevel",
+]

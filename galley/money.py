@@ -1,0 +1,25 @@
+"""Money on the wire: integer minor units and an ISO 4217 currency, never floats."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from galley.errors import FieldError, InvalidRequest
+
+# 100 million in major units: far above any single price, well inside 64-bit totals.
+MAX_AMOUNT = 10_000_000_000
+
+
+class Money(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    amount: int = Field(ge=0, le=MAX_AMOUNT, description="Minor units (cents).", examples=[1250])
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.", examples=["EUR"])
+
+
+def require_currency(money: Money, shop_currency: str, field: str) -> None:
+    if money.currency != shop_currency:
+        raise InvalidRequest(
+            f"Prices are in the shop currency {shop_currency}, not {money.currency}.",
+            [FieldError(field=f"{field}.currency", message=f"must be {shop_currency}")],
+        )

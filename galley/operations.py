@@ -1,0 +1,41 @@
+"""Operations endpoints: liveness, readiness and metrics (no /v1, no auth)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.responses import Response
+
+from galley.errors import PROBLEM_JSON, problem_body, problem_responses
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="The process is up")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The database answers", responses=problem_responses(503))
+async def readyz(request: Request) -> Response:
+    try:
+        async with request.app.state.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception:  # any failure means not ready; the reason goes to the log only
+        body = problem_body(
+            503,
+            "not-ready",
+            "Not ready",
+            "The database does not answer.",
+            request.url.path,
+            down=["database"],
+        )
+        return JSONResponse(body, status_code=503, media_type=PROBLEM_JSON)
+    return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""Orders: placing them against stock and moving them through preparation."""

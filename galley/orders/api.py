@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request, Response
+
+from galley.errors import problem_responses
+from galley.http.deps import Actor, AppSettings
+from galley.http.etags import resource_response
+from galley.http.paging import Cursor, Limit, Page
+from galley.http.routing import GalleyRoute, Session
+from galley.inventory.schemas import CODE_PATTERN
+from galley.orders import lifecycle, views
+from galley.orders.placing import place_order
+from galley.orders.rules import Action, Status
+from galley.orders.schemas import CancelRequest, OrderCreate, OrderEventOut, OrderOut
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=GalleyRoute)
+
+_TRANSITION_ERRORS = problem_responses(404, 409, 422)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrderOut,
+    responses=problem_responses(400, 409, 413, 415, 422),
+    summary="Place an order: allocate what is in stock, backorder the rest",
+)
+async def create_order(
+    body: OrderCreate, session: Session, settings: AppSettings, actor: Actor, request: Request
+) -> Response:
+    order = await place_order(session, body, currency=settings.currency, actor=actor)
+    return resource_response(
+        request, order, status_code=201, headers={"Location": f"/v1/orders/{order.id}"}
+    )
+
+
+@router.get("", response_model=Page[OrderOut], responses=problem_responses(422))
+async def list_orders(
+    session: Session,
+    status: Status | None = None,
+    location: str | None = Query(default=None, pattern=CODE_PATTERN),
+    customer_ref: str | None = Query(default=None, max_length=100),
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[OrderOut]:
+    orders, next_cursor = await views.list_orders(
+        session,
+        status=status,
+        location=location,
+        customer_ref=customer_ref,
+        cursor=cursor,
+        limit=limit,
+    )
+    return Page(data=orders, next_cursor=next_cursor)
+
+
+@router.get(
+    "/{order_id}",
+    response_model=OrderOut,
+    responses={304: {"description": "Not modified"}, **problem_responses(404, 422)},
+)
+async def get_order(order_id: str, session: Session, request: Request) -> Response:
+    return resource_response(request, await views.get_order(session, order_id))
+
+
+@router.get(
+    "/{order_id}/events",
+    response_model=Page[OrderEventOut],
+    responses=problem_responses(404, 422),
+    summary="The order's history: every status change and allocation",
+)
+async def list_order_events(
+    order_id: str, session: Session, limit: Limit = 50, cursor: Cursor = None
+) -> Page[OrderEventOut]:
+    events, next_cursor = await views.list_events(session, order_id, cursor, limit)
+    return Page(data=events, next_cursor=next_cursor)
+
+
+async def _move(session: Session, order_id: str, action: Action, actor: str) -> OrderOut:
+    return await lifecycle.transition(session, order_id, action, actor=actor)
+
+
+@router.post("/{order_id}/start", response_model=OrderOut, responses=_TRANSITION_ERRORS)
+async def start_order(order_id: str, session: Session, actor: Actor) -> OrderOut:
+    """`confirmed` → `preparing`."""
+    return await _move(session, order_id, "start", actor)
+
+
+@router.post("/{order_id}/ready", response_model=OrderOut, responses=_TRANSITION_ERRORS)
+async def mark_ready(order_id: str, session: Session, actor: Actor) -> OrderOut:
+    """`preparing` → `ready`."""
+    return await _move(session, order_id, "ready", actor)
+
+
+@router.post("/{order_id}/complete", response_model=OrderOut, responses=_TRANSITION_ERRORS)
+async def complete_order(order_id: str, session: Session, actor: Actor) -> OrderOut:
+    """`ready` → `completed`; the reserved stock leaves the location."""
+    return await _move(session, order_id, "complete", actor)
+
+
+@router.post(
+    "/{order_id}/cancel",
+    response_model=OrderOut,
+    responses=problem_responses(400, 404, 409, 413, 415, 422),
+)
+async def cancel_order(
+    order_id: str, session: Session, actor: Actor, body: CancelRequest | None = None
+) -> OrderOut:
+    """Any open state → `cancelled`; reserved stock is released."""
+    reason = body.reason if body else None
+    return await lifecycle.transition(session, order_id, "cancel", actor=actor, reason=reason)

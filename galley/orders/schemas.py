@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from galley.catalog.schemas import SKU_PATTERN
+from galley.inventory.schemas import CODE_PATTERN
+from galley.money import Money
+from galley.orders.rules import MAX_LINES, MAX_QUANTITY, Status
+
+
+class LineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: str = Field(pattern=SKU_PATTERN, examples=["ESP-250"])
+    quantity: int = Field(ge=1, le=MAX_QUANTITY, examples=[2])
+
+
+class OrderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    location: str = Field(pattern=CODE_PATTERN, examples=["KITCHEN-1"])
+    lines: list[LineRequest] = Field(min_length=1, max_length=MAX_LINES)
+    customer_ref: str | None = Field(default=None, min_length=1, max_length=100)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class LineOut(BaseModel):
+    sku: str
+    quantity: int
+    allocated: int
+    backordered: int
+    unit_price: Money
+    line_total: Money
+
+
+class OrderOut(BaseModel):
+    id: str
+    number: int
+    status: Status
+    location: str
+    lines: list[LineOut]
+    total: Money
+    customer_ref: str | None
+    note: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class OrderEventOut(BaseModel):
+    id: str
+    type: str = Field(examples=["status_changed"])
+    from_status: Status | None
+    to_status: Status | None
+    cause: str
+    actor: str
+    data: dict[str, Any] | None
+    created_at: dt.datetime

@@ -1,0 +1,123 @@
+"""Reading orders: single, lists and history, shaped as the API shows them."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from galley.http.paging import fetch_page
+from galley.inventory.models import Location
+from galley.money import Money
+from galley.orders.errors import OrderNotFound
+from galley.orders.models import Order, OrderEvent, OrderLine
+from galley.orders.rules import line_total
+from galley.orders.schemas import LineOut, OrderEventOut, OrderOut
+
+
+def order_view(order: Order, location: str, lines: Sequence[OrderLine]) -> OrderOut:
+    currency = order.currency
+    return OrderOut(
+        id=order.id,
+        number=order.number,
+        status=order.status,  # type: ignore[arg-type]
+        location=location,
+        lines=[
+            LineOut(
+                sku=line.sku,
+                quantity=line.quantity,
+                allocated=line.allocated,
+                backordered=line.backordered,
+                unit_price=Money(amount=line.unit_price, currency=currency),
+                line_total=Money(
+                    amount=line_total(line.unit_price, line.quantity), currency=currency
+                ),
+            )
+            for line in sorted(lines, key=lambda line: line.position)
+        ],
+        total=Money(amount=order.total_amount, currency=currency),
+        customer_ref=order.customer_ref,
+        note=order.note,
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+    )
+
+
+async def load_order(
+    session: AsyncSession, order_id: str, *, for_update: bool = False
+) -> tuple[Order, str, list[OrderLine]]:
+    stmt = (
+        select(Order, Location.code)
+        .join(Location, Location.id == Order.location_id)
+        .where(Order.id == order_id)
+    )
+    if for_update:
+        stmt = stmt.with_for_update(of=Order)
+    found = (await session.execute(stmt)).one_or_none()
+    if found is None:
+        raise OrderNotFound(order_id)
+    order, code = found
+    lines = (
+        (await session.execute(select(OrderLine).where(OrderLine.order_number == order.number)))
+        .scalars()
+        .all()
+    )
+    return order, code, list(lines)
+
+
+async def get_order(session: AsyncSession, order_id: str) -> OrderOut:
+    return order_view(*await load_order(session, order_id))
+
+
+async def list_orders(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    location: str | None,
+    customer_ref: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[OrderOut], str | None]:
+    stmt: Select[tuple[Order, str]] = select(Order, Location.code).join(
+        Location, Location.id == Order.location_id
+    )
+    if status is not None:
+        stmt = stmt.where(Order.status == status)
+    if location is not None:
+        stmt = stmt.where(Location.code == location)
+    if customer_ref is not None:
+        stmt = stmt.where(Order.customer_ref == customer_ref)
+    rows, next_cursor = await fetch_page(session, stmt, Order.number, cursor, limit)
+    numbers = [order.number for order, _ in rows]
+    lines_of: dict[int, list[OrderLine]] = defaultdict(list)
+    if numbers:
+        for line in (
+            await session.execute(select(OrderLine).where(OrderLine.order_number.in_(numbers)))
+        ).scalars():
+            lines_of[line.order_number].append(line)
+    return [order_view(order, code, lines_of[order.number]) for order, code in rows], next_cursor
+
+
+async def list_events(
+    session: AsyncSession, order_id: str, cursor: str | None, limit: int
+) -> tuple[list[OrderEventOut], str | None]:
+    number = (await session.execute(select(Order.number).where(Order.id == order_id))).scalar()
+    if number is None:
+        raise OrderNotFound(order_id)
+    stmt = select(OrderEvent).where(OrderEvent.order_number == number)
+    rows, next_cursor = await fetch_page(session, stmt, OrderEvent.id, cursor, limit)
+    return [
+        OrderEventOut(
+            id=str(event.id),
+            type=event.type,
+            from_status=event.from_status,  # type: ignore[arg-type]
+            to_status=event.to_status,  # type: ignore[arg-type]
+            cause=event.cause,
+            actor=event.actor,
+            data=event.data,
+            created_at=event.created_at,
+        )
+        for (event,) in rows
+    ], next_cursor
