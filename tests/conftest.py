@@ -1,0 +1,69 @@
+"""Fixtures: the API under test on SQLite and on PostgreSQL, each from a migrated database."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from galley import migrate
+from galley.app import create_app
+from galley.config import Settings, load_settings
+from galley.models import Base
+from tests.services import blocking, fresh_postgres_database
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "galley.db"
+    blocking(lambda: migrate.upgrade(load_settings(database_url=f"sqlite+aiosqlite:///{path}")))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    with fresh_postgres_database() as url:
+        blocking(lambda: migrate.upgrade(load_settings(database_url=url)))
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
+    """A migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        path = tmp_path / "galley.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    url: str = request.getfixturevalue("postgres_database")
+    blocking(lambda: empty_postgres(url))
+    yield url
+
+
+async def empty_postgres(url: str) -> None:
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return load_settings(database_url=database_url, log_level="WARNING")
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://galley.test") as http:
+        yield http
+    await app.state.engine.dispose()
