@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from galley.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["migrate"], ["demo"]])
+def test_every_command_explains_itself(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage" in result.output
+
+
+def test_serve_refuses_a_database_with_pending_migrations(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/new.db"
+    result = runner.invoke(app, ["serve"], env={"GALLEY_DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert "run `galley migrate`" in result.output
+
+
+def test_migrate_brings_a_new_database_to_the_latest_schema(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/sub/dir/new.db"
+    result = runner.invoke(app, ["migrate"], env={"GALLEY_DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    assert "database is at migration" in result.output
+    assert (tmp_path / "sub" / "dir" / "new.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GALLEY_LOG_FORMAT", "xml"),
+        ("GALLEY_CURRENCY", "euro"),
+        ("GALLEY_DATABASE_URL", "mysql://localhost/galley"),
+        ("GALLEY_LOG_LEVEL", "loud"),
+    ],
+)
+def test_a_bad_setting_stops_start_up_with_one_line_naming_it(name: str, value: str) -> None:
+    result = runner.invoke(app, ["serve"], env={name: value})
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert name in lines[0]
