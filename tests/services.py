@@ -13,7 +13,9 @@ from typing import TypeVar
 import asyncpg
 import pytest
 
-POSTGRES_URL = os.environ.get("GALLEY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "GALLEY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
 T = TypeVar("T")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -16,6 +17,9 @@ from sqlalchemy.orm import InstrumentedAttribute
 from galley.errors import FieldError, InvalidRequest
 
 T = TypeVar("T")
+
+_CURSOR = re.compile(r"k([0-9]{1,18})")
+AnySelect = Select[*tuple[Any, ...]]
 
 Limit = Annotated[int, Query(ge=1, le=200, description="Items per page (at most 200).")]
 Cursor = Annotated[
@@ -36,9 +40,11 @@ def encode_cursor(key: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("k"):
+        # At most 18 digits: a larger key does not fit the database's 64-bit integers.
+        found = _CURSOR.fullmatch(raw)
+        if found is None:
             raise ValueError
-        return int(raw[1:])
+        return int(found[1])
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise InvalidRequest(
             "The cursor is not one this API gave out.",
@@ -48,7 +54,7 @@ def decode_cursor(cursor: str) -> int:
 
 async def fetch_page(
     session: AsyncSession,
-    stmt: Select[Any],
+    stmt: AnySelect,
     key: InstrumentedAttribute[int],
     cursor: str | None,
     limit: int,

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.catalog.models import Product
 from galley.db import insert_for, utcnow
 from galley.errors import FieldError, InvalidRequest
-from galley.http.paging import fetch_page
+from galley.http.paging import AnySelect, fetch_page
 from galley.inventory import rules
 from galley.inventory.errors import DuplicateLocation, LocationNotFound, StockReserved
 from galley.inventory.models import Location, StockLedgerEntry, StockLevel
 from galley.inventory.schemas import LedgerEntryOut, LocationCreate, StockLevelOut
+
+_LEVELS = cast(Table, StockLevel.__table__)
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ def _level_view(row: Any) -> StockLevelOut:
     )
 
 
-def _filtered(stmt: Select[Any], sku: str | None, location: str | None) -> Select[Any]:
+def _filtered(stmt: AnySelect, sku: str | None, location: str | None) -> AnySelect:
     if sku is not None:
         stmt = stmt.where(Product.sku == sku)
     if location is not None:
@@ -335,7 +337,7 @@ async def _shift(
     ]
     if not params:
         return
-    table = StockLevel.__table__
+    table = _LEVELS
     await session.execute(
         update(table)
         .where(table.c.product_id == bindparam("pid"), table.c.location_id == bindparam("lid"))
@@ -353,7 +355,7 @@ async def _shift(
 async def _write_levels(session: AsyncSession, changes: list[dict[str, int]]) -> None:
     if not changes:
         return
-    table = StockLevel.__table__
+    table = _LEVELS
     now = utcnow()
     await session.execute(
         update(table)

@@ -22,7 +22,7 @@ def order_view(order: Order, location: str, lines: Sequence[OrderLine]) -> Order
     return OrderOut(
         id=order.id,
         number=order.number,
-        status=order.status,  # type: ignore[arg-type]
+        status=order.status,
         location=location,
         lines=[
             LineOut(
@@ -80,7 +80,7 @@ async def list_orders(
     cursor: str | None,
     limit: int,
 ) -> tuple[list[OrderOut], str | None]:
-    stmt: Select[tuple[Order, str]] = select(Order, Location.code).join(
+    stmt: Select[Order, str] = select(Order, Location.code).join(
         Location, Location.id == Order.location_id
     )
     if status is not None:
@@ -112,8 +112,8 @@ async def list_events(
         OrderEventOut(
             id=str(event.id),
             type=event.type,
-            from_status=event.from_status,  # type: ignore[arg-type]
-            to_status=event.to_status,  # type: ignore[arg-type]
+            from_status=event.from_status,
+            to_status=event.to_status,
             cause=event.cause,
             actor=event.actor,
             data=event.data,

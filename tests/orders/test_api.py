@@ -49,14 +49,22 @@ async def test_a_confirmed_order_goes_through_preparation_and_consumes_its_stock
         assert response.json()["status"] == status
 
     assert await shop.level(client, "BUN") == {
-        "sku": "BUN", "location": "KITCHEN", "on_hand": 3, "reserved": 0, "available": 3,
+        "sku": "BUN",
+        "location": "KITCHEN",
+        "on_hand": 3,
+        "reserved": 0,
+        "available": 3,
         "backordered": 0,
     }
     ledger = (await client.get("/v1/stock/ledger", params={"sku": "BUN"})).json()["data"]
     assert [(e["delta"], e["reason"]) for e in ledger] == [(5, "received"), (-2, "consumed")]
     events = (await client.get(f"/v1/orders/{order['id']}/events")).json()["data"]
     assert [e["type"] for e in events] == [
-        "placed", "allocated", "status_changed", "status_changed", "status_changed",
+        "placed",
+        "allocated",
+        "status_changed",
+        "status_changed",
+        "status_changed",
     ]
 
 
@@ -81,10 +89,16 @@ async def test_cancelling_releases_reserved_stock_and_backorders(client: httpx.A
     await shop.stock(client, "BUN", 3)
     order = await shop.order(client, ("BUN", 5))
 
-    response = await client.post(f"/v1/orders/{order['id']}/cancel", json={"reason": "changed mind"})
+    response = await client.post(
+        f"/v1/orders/{order['id']}/cancel", json={"reason": "changed mind"}
+    )
 
     assert response.json()["status"] == "cancelled"
     assert await shop.level(client, "BUN") == {
-        "sku": "BUN", "location": "KITCHEN", "on_hand": 3, "reserved": 0, "available": 3,
+        "sku": "BUN",
+        "location": "KITCHEN",
+        "on_hand": 3,
+        "reserved": 0,
+        "available": 3,
         "backordered": 0,
     }

@@ -20,10 +20,14 @@ async def _set_up(base: str) -> None:
     async with httpx.AsyncClient(base_url=base) as http:
         for path, body in (
             ("/v1/locations", {"code": "K", "name": "Kitchen"}),
-            ("/v1/products", {"sku": "HOT", "name": "Hot item",
-                              "price": {"amount": 500, "currency": "EUR"}}),
-            ("/v1/stock/adjustments", {"sku": "HOT", "location": "K", "delta": ON_HAND,
-                                       "reason": "received"}),
+            (
+                "/v1/products",
+                {"sku": "HOT", "name": "Hot item", "price": {"amount": 500, "currency": "EUR"}},
+            ),
+            (
+                "/v1/stock/adjustments",
+                {"sku": "HOT", "location": "K", "delta": ON_HAND, "reason": "received"},
+            ),
         ):
             response = await http.post(path, json=body)
             assert response.status_code == 201, response.text

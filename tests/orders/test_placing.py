@@ -59,7 +59,9 @@ async def test_prices_are_copied_onto_the_lines_when_the_order_is_placed(
     await shop.product(client, "TEA", price=300)
     order = await shop.order(client, ("TEA", 3))
 
-    response = await client.patch("/v1/products/TEA", json={"price": {"amount": 999, "currency": "EUR"}})
+    response = await client.patch(
+        "/v1/products/TEA", json={"price": {"amount": 999, "currency": "EUR"}}
+    )
     assert response.status_code == 200
 
     again = (await client.get(f"/v1/orders/{order['id']}")).json()
