@@ -27,14 +27,8 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
-    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
-) -> None:
-    """Serve the HTTP API. Refuses to start while migrations are pending."""
+def _migrated_settings() -> Settings:
+    """The settings, once the database they name is known to be fully migrated."""
     settings = _settings()
     at, head = asyncio.run(migrations.current(settings)), migrations.head(settings)
     if at != head:
@@ -44,6 +38,18 @@ def serve(
             err=True,
         )
         raise typer.Exit(1)
+    return settings
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+) -> None:
+    """Serve the HTTP API. Refuses to start while migrations are pending."""
+    settings = _migrated_settings()
     uvicorn.run(
         "galley.app:create_app",
         factory=True,
@@ -74,7 +80,7 @@ def demo(
     """Fill an empty database with a demo shop: 2 locations, products, stock and orders."""
     from galley.demo import fill, is_empty
 
-    settings = _settings()
+    settings = _migrated_settings()
     if not asyncio.run(is_empty(settings)):
         typer.echo("galley: the database already has data; demo fills only an empty one.", err=True)
         raise typer.Exit(1)

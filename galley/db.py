@@ -64,7 +64,7 @@ class Base(DeclarativeBase):
 
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
-        _ensure_sqlite_dir(settings.database_url)
+        ensure_sqlite_dir(settings.database_url)
         engine = create_async_engine(
             settings.database_url,
             connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000},
@@ -79,7 +79,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def _ensure_sqlite_dir(url: str) -> None:
+def ensure_sqlite_dir(url: str) -> None:
+    """SQLite creates the database file, not the folder it lives in."""
     path = url.split(":///", 1)[-1]
     if path and not path.startswith(":memory:"):
         Path(path).parent.mkdir(parents=True, exist_ok=True)

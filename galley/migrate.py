@@ -9,7 +9,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from galley.config import Settings
-from galley.db import create_engine
+from galley.db import create_engine, ensure_sqlite_dir
 
 
 def alembic_config(settings: Settings) -> Config:
@@ -21,7 +21,7 @@ def alembic_config(settings: Settings) -> Config:
 
 def upgrade(settings: Settings) -> None:
     if settings.is_sqlite:
-        create_engine(settings)  # creates the folder of the database file
+        ensure_sqlite_dir(settings.database_url)
     command.upgrade(alembic_config(settings), "head")
 
 

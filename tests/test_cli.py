@@ -47,3 +47,10 @@ def test_a_bad_setting_stops_start_up_with_one_line_naming_it(name: str, value: 
     lines = result.output.strip().splitlines()
     assert len(lines) == 1
     assert name in lines[0]
+
+
+def test_demo_refuses_a_database_with_pending_migrations(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/new.db"
+    result = runner.invoke(app, ["demo"], env={"GALLEY_DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert "run `galley migrate`" in result.output
