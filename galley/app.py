@@ -45,9 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = session_factory(engine)
 
     problems.install(app)
-    app.include_router(operations.router, include_in_schema=True)
-    if not settings.metrics_enabled:
-        app.router.routes = [r for r in app.router.routes if getattr(r, "path", "") != "/metrics"]
+    app.include_router(operations.router)
+    if settings.metrics_enabled:
+        app.include_router(operations.metrics_router)
     for router in (locations, products, stock, orders):
         app.include_router(router)
 

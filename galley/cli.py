@@ -49,7 +49,7 @@ def serve(
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
 ) -> None:
     """Serve the HTTP API. Refuses to start while migrations are pending."""
-    settings = _migrated_settings()
+    _migrated_settings()
     uvicorn.run(
         "galley.app:create_app",
         factory=True,

@@ -11,10 +11,19 @@ MAX_AMOUNT = 10_000_000_000
 
 
 class Money(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """An amount as the API answers it: a line total or an order total may pass `MAX_AMOUNT`."""
+
+    # Strict: `12.0`, `"12"` and `true` are not integer minor units.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    amount: int = Field(ge=0, description="Minor units (cents).", examples=[1250])
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.", examples=["EUR"])
+
+
+class Price(Money):
+    """A price a client sets: capped, so that any order's total fits in 64 bits."""
 
     amount: int = Field(ge=0, le=MAX_AMOUNT, description="Minor units (cents).", examples=[1250])
-    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.", examples=["EUR"])
 
 
 def require_currency(money: Money, shop_currency: str, field: str) -> None:

@@ -44,3 +44,14 @@ async def level(client: httpx.AsyncClient, sku: str, where: str = "KITCHEN") -> 
     assert response.status_code == 200, response.text
     (found,) = response.json()["data"]
     return found
+
+
+async def everything(client: httpx.AsyncClient) -> dict[str, Any]:
+    """Every list the API has, to show that a refused request wrote nothing."""
+    paths = ("/v1/locations", "/v1/products", "/v1/stock", "/v1/stock/ledger", "/v1/orders")
+    found: dict[str, Any] = {}
+    for path in paths:
+        response = await client.get(path, params={"limit": 200})
+        assert response.status_code == 200, response.text
+        found[path] = response.json()["data"]
+    return found

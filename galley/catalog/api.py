@@ -1,9 +1,17 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from galley.catalog import service
-from galley.catalog.schemas import ProductCreate, ProductOut, ProductPatch
+from galley.catalog.schemas import (
+    SKU_PATTERN,
+    TEXT_PATTERN,
+    ProductCreate,
+    ProductOut,
+    ProductPatch,
+)
 from galley.errors import problem_responses
 from galley.http.deps import AppSettings
 from galley.http.etags import check_if_match, resource_response
@@ -11,6 +19,10 @@ from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
 
 router = APIRouter(prefix="/v1/products", tags=["products"], route_class=GalleyRoute)
+
+# A SKU no product can have is refused before it reaches the database (PostgreSQL
+# cannot even compare text holding a NUL character).
+SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description="The product's SKU.")]
 
 
 @router.post(
@@ -36,7 +48,10 @@ async def create_product(
 async def list_products(
     session: Session,
     q: str | None = Query(
-        default=None, max_length=200, description="Case-insensitive part of the name or SKU."
+        default=None,
+        max_length=200,
+        pattern=TEXT_PATTERN,
+        description="Case-insensitive part of the name or SKU.",
     ),
     active: bool | None = None,
     limit: Limit = 50,
@@ -53,7 +68,7 @@ async def list_products(
     response_model=ProductOut,
     responses={304: {"description": "Not modified"}, **problem_responses(404, 422)},
 )
-async def get_product(sku: str, session: Session, request: Request) -> Response:
+async def get_product(sku: SkuPath, session: Session, request: Request) -> Response:
     return resource_response(request, service.view(await service.get_product(session, sku)))
 
 
@@ -64,7 +79,7 @@ async def get_product(sku: str, session: Session, request: Request) -> Response:
     summary="Change some fields of a product; send If-Match to avoid overwriting others",
 )
 async def update_product(
-    sku: str, body: ProductPatch, session: Session, settings: AppSettings, request: Request
+    sku: SkuPath, body: ProductPatch, session: Session, settings: AppSettings, request: Request
 ) -> Response:
     product = await service.get_product(session, sku, for_update=True)
     check_if_match(request, service.view(product))
@@ -75,9 +90,9 @@ async def update_product(
 @router.delete(
     "/{sku}",
     status_code=204,
-    responses=problem_responses(404, 409),
+    responses=problem_responses(404, 409, 422),
     summary="Delete a product that was never ordered nor stocked",
 )
-async def delete_product(sku: str, session: Session) -> Response:
+async def delete_product(sku: SkuPath, session: Session) -> Response:
     await service.delete_product(session, sku)
     return Response(status_code=204)

@@ -25,7 +25,7 @@ def resource_response(
     body = resource.model_dump_json().encode()
     etag = etag_of(body)
     all_headers = {"ETag": etag, **(headers or {})}
-    if status_code == 200 and _matches(request.headers.get("if-none-match"), etag):
+    if status_code == 200 and _matches(request.headers.get("if-none-match"), etag, weak=True):
         return Response(status_code=304, headers=all_headers)
     return Response(
         body, status_code=status_code, media_type="application/json", headers=all_headers
@@ -38,14 +38,17 @@ def check_if_match(request: Request, current: BaseModel) -> None:
     if given is None:
         return
     etag = etag_of(current.model_dump_json().encode())
-    if not _matches(given, etag):
+    if not _matches(given, etag, weak=False):
         raise PreconditionFailed(
             f"The resource has changed: its ETag is {etag}, not {given}. Fetch it again and retry."
         )
 
 
-def _matches(header: str | None, etag: str) -> bool:
+def _matches(header: str | None, etag: str, *, weak: bool) -> bool:
+    """`If-None-Match` compares weakly; `If-Match` strongly, so a weak tag never matches it."""
     if not header:
         return False
-    candidates = [c.strip().removeprefix("W/") for c in header.split(",")]
+    candidates = [c.strip() for c in header.split(",")]
+    if weak:
+        candidates = [c.removeprefix("W/") for c in candidates]
     return "*" in candidates or etag in candidates

@@ -16,7 +16,8 @@ from galley.errors import PROBLEM_JSON, PayloadTooLarge, problem_body
 
 log = structlog.get_logger("galley.http")
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# Matched whole (`$` alone would let a trailing newline through into our response headers).
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _API_CSP = b"default-src 'none'; frame-ancestors 'none'"
 # The interactive docs load Swagger UI from its CDN.
 _DOCS_CSP = (
@@ -44,7 +45,7 @@ class RequestContext:
             return
         headers = dict(scope["headers"])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()

@@ -7,12 +7,16 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from galley.errors import PROBLEM_JSON, GalleyError, problem_body
 
 _HTTP_CODES = {
+    # FastAPI answers 400 for a body it cannot decode (bad UTF-8, JSON nested too deep).
+    400: ("malformed-request", "Malformed request", "The body is not valid JSON."),
     404: ("not-found", "Not found", "No such resource."),
     405: ("method-not-allowed", "Method not allowed", "This method is not allowed here."),
 }
@@ -50,9 +54,21 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     code, title, detail = _HTTP_CODES.get(
         exc.status_code, ("http-error", "HTTP error", str(exc.detail))
     )
-    return problem_response(
-        request, exc.status_code, code, title, detail, headers=getattr(exc, "headers", None)
-    )
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return problem_response(request, exc.status_code, code, title, detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    # Routes of included routers sit inside one entry each; these contexts reach every route.
+    for context in iter_route_contexts(request.app.router.routes):
+        match, _ = context.route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= context.methods or set()
+    return sorted(methods)
 
 
 async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from galley.catalog.schemas import SKU_PATTERN
 from galley.errors import problem_responses
@@ -24,6 +26,8 @@ stock = APIRouter(prefix="/v1/stock", tags=["stock"], route_class=GalleyRoute)
 
 SkuFilter = Query(default=None, pattern=SKU_PATTERN, description="Only this SKU.")
 LocationFilter = Query(default=None, pattern=CODE_PATTERN, description="Only this location code.")
+# A code no location can have is refused before it reaches the database.
+CodePath = Annotated[str, Path(pattern=CODE_PATTERN, description="The location's code.")]
 
 
 def _location_view(location: object) -> LocationOut:
@@ -59,7 +63,7 @@ async def list_locations(
     response_model=LocationOut,
     responses={304: {"description": "Not modified"}, **problem_responses(404, 422)},
 )
-async def get_location(code: str, session: Session, request: Request) -> Response:
+async def get_location(code: CodePath, session: Session, request: Request) -> Response:
     return resource_response(request, _location_view(await service.get_location(session, code)))
 
 
@@ -84,7 +88,9 @@ async def list_stock(
     responses=problem_responses(400, 404, 409, 413, 415, 422),
     summary="Change on-hand stock, with a ledger entry",
 )
-async def adjust_stock(body: AdjustmentCreate, session: Session, actor: Actor) -> AdjustmentOut:
+async def adjust_stock(
+    body: AdjustmentCreate, session: Session, actor: Actor, request: Request
+) -> Response:
     entry, level = await service.adjust_stock(
         session,
         sku=body.sku,
@@ -93,7 +99,12 @@ async def adjust_stock(body: AdjustmentCreate, session: Session, actor: Actor) -
         reason=body.reason,
         actor=actor,
     )
-    return AdjustmentOut(entry=entry, stock=level)
+    return resource_response(
+        request,
+        AdjustmentOut(entry=entry, stock=level),
+        status_code=201,
+        headers={"Location": f"/v1/stock/ledger/{entry.id}"},
+    )
 
 
 @stock.get("/ledger", response_model=Page[LedgerEntryOut], responses=problem_responses(422))
@@ -108,3 +119,14 @@ async def list_ledger(
         session, sku=sku, location=location, cursor=cursor, limit=limit
     )
     return Page(data=entries, next_cursor=next_cursor)
+
+
+@stock.get(
+    "/ledger/{entry_id}",
+    response_model=LedgerEntryOut,
+    responses={304: {"description": "Not modified"}, **problem_responses(404, 422)},
+)
+async def get_ledger_entry(
+    entry_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: Session, request: Request
+) -> Response:
+    return resource_response(request, await service.get_ledger_entry(session, entry_id))

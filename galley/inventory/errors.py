@@ -27,3 +27,10 @@ class StockReserved(Conflict):
             on_hand=on_hand,
             reserved=reserved,
         )
+
+
+class LedgerEntryNotFound(NotFound):
+    code = "ledger-entry-not-found"
+
+    def __init__(self, entry_id: int) -> None:
+        super().__init__(f"There is no stock ledger entry {entry_id}.")

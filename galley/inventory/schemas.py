@@ -4,7 +4,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from galley.catalog.schemas import SKU_PATTERN
+from galley.catalog.schemas import SKU_PATTERN, TEXT_PATTERN
 from galley.inventory.rules import AdjustmentReason
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,31}$"
@@ -13,10 +13,10 @@ MAX_DELTA = 1_000_000
 
 
 class LocationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     code: str = Field(pattern=CODE_PATTERN, examples=["KITCHEN-1"])
-    name: str = Field(min_length=1, max_length=200, examples=["Main kitchen"])
+    name: str = Field(min_length=1, max_length=200, pattern=TEXT_PATTERN, examples=["Main kitchen"])
 
 
 class LocationOut(BaseModel):
@@ -35,11 +35,16 @@ class StockLevelOut(BaseModel):
 
 
 class AdjustmentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     sku: str = Field(pattern=SKU_PATTERN)
     location: str = Field(pattern=CODE_PATTERN)
-    delta: int = Field(ge=-MAX_DELTA, le=MAX_DELTA, description="Signed change of on_hand, not 0.")
+    delta: int = Field(
+        ge=-MAX_DELTA,
+        le=MAX_DELTA,
+        description="Signed change of on_hand, not 0.",
+        json_schema_extra={"not": {"const": 0}},
+    )
     reason: AdjustmentReason
 
 

@@ -14,7 +14,12 @@ from galley.db import insert_for, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.http.paging import AnySelect, fetch_page
 from galley.inventory import rules
-from galley.inventory.errors import DuplicateLocation, LocationNotFound, StockReserved
+from galley.inventory.errors import (
+    DuplicateLocation,
+    LedgerEntryNotFound,
+    LocationNotFound,
+    StockReserved,
+)
 from galley.inventory.models import Location, StockLedgerEntry, StockLevel
 from galley.inventory.schemas import LedgerEntryOut, LocationCreate, StockLevelOut
 
@@ -132,6 +137,20 @@ async def list_ledger(
     )
     rows, next_cursor = await fetch_page(session, stmt, StockLedgerEntry.id, cursor, limit)
     return [_entry_view(entry, sku_, code) for entry, sku_, code in rows], next_cursor
+
+
+async def get_ledger_entry(session: AsyncSession, entry_id: int) -> LedgerEntryOut:
+    found = (
+        await session.execute(
+            select(StockLedgerEntry, Product.sku, Location.code)
+            .join(Product, Product.id == StockLedgerEntry.product_id)
+            .join(Location, Location.id == StockLedgerEntry.location_id)
+            .where(StockLedgerEntry.id == entry_id)
+        )
+    ).one_or_none()
+    if found is None:
+        raise LedgerEntryNotFound(entry_id)
+    return _entry_view(*found)
 
 
 def _entry_view(entry: StockLedgerEntry, sku: str, location: str) -> LedgerEntryOut:

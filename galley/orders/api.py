@@ -1,7 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response
+from typing import Annotated
 
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from galley.catalog.schemas import TEXT_PATTERN
 from galley.errors import problem_responses
 from galley.http.deps import Actor, AppSettings
 from galley.http.etags import resource_response
@@ -11,9 +14,16 @@ from galley.inventory.schemas import CODE_PATTERN
 from galley.orders import lifecycle, views
 from galley.orders.placing import place_order
 from galley.orders.rules import Action, Status
-from galley.orders.schemas import CancelRequest, OrderCreate, OrderEventOut, OrderOut
+from galley.orders.schemas import (
+    ORDER_ID_PATTERN,
+    CancelRequest,
+    OrderCreate,
+    OrderEventOut,
+    OrderOut,
+)
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=GalleyRoute)
+OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN, description="The order's `id`.")]
 
 _TRANSITION_ERRORS = problem_responses(404, 409, 422)
 
@@ -39,7 +49,7 @@ async def list_orders(
     session: Session,
     status: Status | None = None,
     location: str | None = Query(default=None, pattern=CODE_PATTERN),
-    customer_ref: str | None = Query(default=None, max_length=100),
+    customer_ref: str | None = Query(default=None, max_length=100, pattern=TEXT_PATTERN),
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[OrderOut]:
@@ -59,7 +69,7 @@ async def list_orders(
     response_model=OrderOut,
     responses={304: {"description": "Not modified"}, **problem_responses(404, 422)},
 )
-async def get_order(order_id: str, session: Session, request: Request) -> Response:
+async def get_order(order_id: OrderId, session: Session, request: Request) -> Response:
     return resource_response(request, await views.get_order(session, order_id))
 
 
@@ -70,7 +80,7 @@ async def get_order(order_id: str, session: Session, request: Request) -> Respon
     summary="The order's history: every status change and allocation",
 )
 async def list_order_events(
-    order_id: str, session: Session, limit: Limit = 50, cursor: Cursor = None
+    order_id: OrderId, session: Session, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[OrderEventOut]:
     events, next_cursor = await views.list_events(session, order_id, cursor, limit)
     return Page(data=events, next_cursor=next_cursor)
@@ -81,19 +91,19 @@ async def _move(session: Session, order_id: str, action: Action, actor: str) -> 
 
 
 @router.post("/{order_id}/start", response_model=OrderOut, responses=_TRANSITION_ERRORS)
-async def start_order(order_id: str, session: Session, actor: Actor) -> OrderOut:
+async def start_order(order_id: OrderId, session: Session, actor: Actor) -> OrderOut:
     """`confirmed` → `preparing`."""
     return await _move(session, order_id, "start", actor)
 
 
 @router.post("/{order_id}/ready", response_model=OrderOut, responses=_TRANSITION_ERRORS)
-async def mark_ready(order_id: str, session: Session, actor: Actor) -> OrderOut:
+async def mark_ready(order_id: OrderId, session: Session, actor: Actor) -> OrderOut:
     """`preparing` → `ready`."""
     return await _move(session, order_id, "ready", actor)
 
 
 @router.post("/{order_id}/complete", response_model=OrderOut, responses=_TRANSITION_ERRORS)
-async def complete_order(order_id: str, session: Session, actor: Actor) -> OrderOut:
+async def complete_order(order_id: OrderId, session: Session, actor: Actor) -> OrderOut:
     """`ready` → `completed`; the reserved stock leaves the location."""
     return await _move(session, order_id, "complete", actor)
 
@@ -104,7 +114,7 @@ async def complete_order(order_id: str, session: Session, actor: Actor) -> Order
     responses=problem_responses(400, 404, 409, 413, 415, 422),
 )
 async def cancel_order(
-    order_id: str, session: Session, actor: Actor, body: CancelRequest | None = None
+    order_id: OrderId, session: Session, actor: Actor, body: CancelRequest | None = None
 ) -> OrderOut:
     """Any open state → `cancelled`; reserved stock is released."""
     reason = body.reason if body else None

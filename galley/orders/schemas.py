@@ -5,32 +5,37 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from galley.catalog.schemas import SKU_PATTERN
+from galley.catalog.schemas import SKU_PATTERN, TEXT_PATTERN
 from galley.inventory.schemas import CODE_PATTERN
 from galley.money import Money
 from galley.orders.rules import MAX_LINES, MAX_QUANTITY, Status
 
+# Order ids are opaque to clients; this only keeps junk out of queries.
+ORDER_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
+
 
 class LineRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     sku: str = Field(pattern=SKU_PATTERN, examples=["ESP-250"])
     quantity: int = Field(ge=1, le=MAX_QUANTITY, examples=[2])
 
 
 class OrderCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     location: str = Field(pattern=CODE_PATTERN, examples=["KITCHEN-1"])
     lines: list[LineRequest] = Field(min_length=1, max_length=MAX_LINES)
-    customer_ref: str | None = Field(default=None, min_length=1, max_length=100)
-    note: str | None = Field(default=None, max_length=2000)
+    customer_ref: str | None = Field(
+        default=None, min_length=1, max_length=100, pattern=TEXT_PATTERN
+    )
+    note: str | None = Field(default=None, max_length=2000, pattern=TEXT_PATTERN)
 
 
 class CancelRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    reason: str | None = Field(default=None, max_length=500)
+    reason: str | None = Field(default=None, max_length=500, pattern=TEXT_PATTERN)
 
 
 class LineOut(BaseModel):

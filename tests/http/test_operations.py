@@ -62,3 +62,10 @@ async def test_each_request_is_logged_once_with_its_request_id(
         "level": "info",
         "timestamp": "",
     }
+
+
+async def test_metrics_can_be_switched_off(database_url: str) -> None:
+    app = create_app(load_settings(database_url=database_url, metrics_enabled=False))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        assert (await c.get("/metrics")).status_code == 404
+    await app.state.engine.dispose()
