@@ -17,17 +17,20 @@ run: $(STAMP)
 	$(BIN)/galley serve
 
 test: $(STAMP)
-	$(BIN)/ruff check galley tests
-	$(BIN)/ruff format --check galley tests
+	$(BIN)/ruff check galley tests bench
+	$(BIN)/ruff format --check galley tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check galley tests
-	$(BIN)/ruff format --check galley tests
+	$(BIN)/ruff check galley tests bench
+	$(BIN)/ruff format --check galley tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/orders.py
 
 demo: $(STAMP)
 	$(BIN)/galley migrate

@@ -85,7 +85,7 @@ async def list_stock(
     "/adjustments",
     status_code=201,
     response_model=AdjustmentOut,
-    responses=problem_responses(400, 404, 409, 413, 415, 422),
+    responses=problem_responses(400, 409, 413, 415, 422),
     summary="Change on-hand stock, with a ledger entry",
 )
 async def adjust_stock(
