@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from galley import operations
 from galley.catalog.api import router as products
 from galley.config import Settings, get_settings
-from galley.db import create_engine, session_factory
+from galley.db import Database
 from galley.http import problems
 from galley.http.middleware import BodyLimit, RequestContext
 from galley.inventory.api import locations, stock
@@ -27,12 +27,12 @@ Errors are RFC 9457 problem details; lists use cursor pagination; POSTs accept a
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    engine = create_engine(settings)
+    database = Database(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        await engine.dispose()
+        await database.dispose()
 
     app = FastAPI(
         title="Galley",
@@ -41,8 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.engine = engine
-    app.state.sessions = session_factory(engine)
+    app.state.database = database
+    app.state.engine = database.engine
 
     problems.install(app)
     app.include_router(operations.router)

@@ -6,7 +6,11 @@ services only `flush()`.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +112,7 @@ def _serialize_sqlite_writes(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN" if _READ_ONLY.get() else "BEGIN IMMEDIATE")
 
 
 def _lower(value: object) -> object:
@@ -119,8 +123,41 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-def insert_for(session: AsyncSession, table: Any) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT that knows the engine's ON CONFLICT syntax (both engines share it)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+# Set for a transaction that only reads: on SQLite it then takes no write lock.
+_READ_ONLY: ContextVar[bool] = ContextVar("galley_read_only", default=False)
+
+
+class Database:
+    """The engine and the one way to open a transaction on it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.engine = create_engine(settings)
+        self.sessions = session_factory(self.engine)
+        # SQLite has one writer at a time. Writers of this process queue here, in order,
+        # instead of polling the file lock against each other; other processes still wait
+        # on the file lock itself, which is what keeps writes serialized.
+        self._writer = asyncio.Lock() if settings.is_sqlite else None
+
+    @asynccontextmanager
+    async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction, committed when the block ends without an error."""
+        async with AsyncExitStack() as stack:
+            if self._writer is not None and not read_only:
+                await stack.enter_async_context(self._writer)
+            token = _READ_ONLY.set(read_only)
+            stack.callback(_READ_ONLY.reset, token)
+            session = await stack.enter_async_context(self.sessions())
+            await stack.enter_async_context(session.begin())
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def insert_for(engine: AsyncSession | str, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that knows the engine's ON CONFLICT syntax (both engines share it).
+
+    `engine` is the session at hand, or the dialect name for a statement built once.
+    """
+    dialect = engine if isinstance(engine, str) else engine.get_bind().dialect.name
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)

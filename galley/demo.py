@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from galley.catalog import service as catalog
 from galley.catalog.schemas import ProductCreate
 from galley.config import Settings
-from galley.db import create_engine, session_factory
+from galley.db import Database
 from galley.inventory import service as inventory
 from galley.inventory.schemas import LocationCreate
 from galley.money import Price
@@ -195,9 +195,9 @@ def _catalogue(count: int, currency: str, rng: random.Random) -> list[ProductCre
 
 
 async def is_empty(settings: Settings) -> bool:
-    engine = create_engine(settings)
+    database = Database(settings)
     try:
-        async with session_factory(engine)() as session, session.begin():
+        async with database.transaction(read_only=True) as session:
             products, _ = await catalog.list_products(
                 session, q=None, active=None, cursor=None, limit=1
             )
@@ -206,7 +206,7 @@ async def is_empty(settings: Settings) -> bool:
                 session, status=None, location=None, customer_ref=None, cursor=None, limit=1
             )
     finally:
-        await engine.dispose()
+        await database.dispose()
     return not (products or locations or orders)
 
 
@@ -216,30 +216,29 @@ async def fill(settings: Settings, *, products: int = 200, orders: int = 40, see
     catalogue = _catalogue(products, settings.currency, rng)
     for_sale = [product.sku for product in catalogue if product.active]
     statuses: Counter[Status] = Counter()
-    engine = create_engine(settings)
-    sessions = session_factory(engine)
+    database = Database(settings)
     columns = (TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn())
     try:
         with Progress(*columns, TimeElapsedColumn()) as progress:
             stocking = progress.add_task("Products and stock", total=products)
             ordering = progress.add_task("Orders", total=orders)
-            async with sessions() as session, session.begin():
+            async with database.transaction() as session:
                 for location in LOCATIONS:
                     await inventory.create_location(session, location)
             for start in range(0, products, BATCH):
-                async with sessions() as session, session.begin():
+                async with database.transaction() as session:
                     for product in catalogue[start : start + BATCH]:
                         await catalog.create_product(session, product, settings.currency)
                         await _receive(session, product.sku, rng)
                         progress.advance(stocking)
             for _ in range(orders if for_sale else 0):
-                async with sessions() as session, session.begin():
+                async with database.transaction() as session:
                     statuses[await _order(session, rng, for_sale, settings.currency)] += 1
                 progress.advance(ordering)
         summary = ", ".join(f"{n} {status}" for status, n in statuses.most_common()) or "none"
         progress.console.print(f"Demo shop ready: {products} products; orders: {summary}.")
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 async def _receive(session: AsyncSession, sku: str, rng: random.Random) -> None:

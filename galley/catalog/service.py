@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -121,9 +121,12 @@ async def delete_product(session: AsyncSession, sku: str) -> None:
         raise ProductInUse(sku) from None
 
 
+_SELLABLES = select(
+    Product.id, Product.sku, Product.price_amount, Product.price_currency, Product.active
+).where(Product.sku.in_(bindparam("skus", expanding=True)))
+
+
 async def sellables(session: AsyncSession, skus: Iterable[str]) -> dict[str, Sellable]:
     """The products with these SKUs, in one query; unknown SKUs are simply absent."""
-    rows: Sequence[Product] = (
-        (await session.execute(select(Product).where(Product.sku.in_(list(skus))))).scalars().all()
-    )
-    return {p.sku: Sellable(p.id, p.sku, p.price_amount, p.price_currency, p.active) for p in rows}
+    rows = (await session.execute(_SELLABLES, {"skus": list(skus)})).all()
+    return {row.sku: Sellable(*row) for row in rows}

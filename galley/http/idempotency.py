@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 from fastapi import Response
 from sqlalchemy import JSON, Index, Integer, String, Text, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from galley.db import Base, BigId, UTCDateTime, insert_for, utcnow
+from galley.db import Base, BigId, Database, UTCDateTime, insert_for, utcnow
 from galley.errors import Conflict, FieldError, InvalidRequest
 
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -63,12 +63,10 @@ def validate_key(key: str) -> str:
     return key
 
 
-async def claim(
-    sessions: async_sessionmaker[AsyncSession], caller: str, key: str, print_: str
-) -> Claim | Response:
+async def claim(database: Database, caller: str, key: str, print_: str) -> Claim | Response:
     """Claim the key for this request, or return the stored answer to replay."""
     now = utcnow()
-    async with sessions() as session, session.begin():
+    async with database.transaction() as session:
         table = IdempotencyKey.__table__
         claimed = (
             await session.execute(
@@ -141,8 +139,8 @@ async def record(session: AsyncSession, claim_: Claim, response: Response) -> No
     )
 
 
-async def release(sessions: async_sessionmaker[AsyncSession], claim_: Claim) -> None:
-    async with sessions() as session, session.begin():
+async def release(database: Database, claim_: Claim) -> None:
+    async with database.transaction() as session:
         await session.execute(
             delete(IdempotencyKey).where(
                 IdempotencyKey.id == claim_.id, IdempotencyKey.status_code.is_(None)

@@ -8,12 +8,14 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
 from fastapi.routing import APIRoute
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from galley.db import Database
 from galley.errors import UnsupportedMediaType
 from galley.http import idempotency
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 def _document_idempotency_key(
@@ -43,12 +45,12 @@ class GalleyRoute(APIRoute):
 
         async def in_transaction(request: Request) -> Response:
             await _require_json(request)
-            sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+            database: Database = request.app.state.database
             key = request.headers.get("idempotency-key") if request.method == "POST" else None
             claim: idempotency.Claim | None = None
             if key is not None:
                 outcome = await idempotency.claim(
-                    sessions,
+                    database,
                     _caller(request),
                     idempotency.validate_key(key),
                     idempotency.fingerprint(request.method, request.url.path, await request.body()),
@@ -57,14 +59,15 @@ class GalleyRoute(APIRoute):
                     return outcome
                 claim = outcome
             try:
-                async with sessions() as session, session.begin():
+                read_only = request.method in _READ_METHODS
+                async with database.transaction(read_only=read_only) as session:
                     request.state.session = session
                     response = await handle(request)
                     if claim is not None:
                         await idempotency.record(session, claim, response)
             except BaseException:
                 if claim is not None:
-                    await idempotency.release(sessions, claim)
+                    await idempotency.release(database, claim)
                 raise
             return response
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Select, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Insert, Update
 
 from galley.catalog.models import Product
 from galley.db import insert_for, utcnow
@@ -62,9 +64,12 @@ async def get_location(session: AsyncSession, code: str) -> Location:
     return location
 
 
+_LOCATION_ID = select(Location.id).where(Location.code == bindparam("code"))
+
+
 async def location_id_for(session: AsyncSession, code: str, *, field: str) -> int:
     """The id of a location named in a request body; 422 when there is none."""
-    location_id = (await session.execute(select(Location.id).where(Location.code == code))).scalar()
+    location_id = (await session.execute(_LOCATION_ID, {"code": code})).scalar()
     if location_id is None:
         raise InvalidRequest(
             f"There is no location with code {code}.",
@@ -236,25 +241,63 @@ async def _product_id(session: AsyncSession, sku: str) -> int:
     return product_id
 
 
+def _level_statements() -> tuple[Select[Any], Update]:
+    lock = (
+        select(
+            _LEVELS.c.id,
+            _LEVELS.c.product_id,
+            _LEVELS.c.on_hand,
+            _LEVELS.c.reserved,
+            _LEVELS.c.backordered,
+        )
+        .where(
+            _LEVELS.c.location_id == bindparam("location_id"),
+            _LEVELS.c.product_id.in_(bindparam("product_ids", expanding=True)),
+        )
+        .order_by(_LEVELS.c.product_id)
+        .with_for_update()
+    )
+    write = (
+        update(_LEVELS)
+        .where(_LEVELS.c.id == bindparam("level_id"))
+        .values(
+            reserved=bindparam("new_reserved"),
+            backordered=bindparam("new_backordered"),
+            updated_at=bindparam("now"),
+        )
+    )
+    return lock, write
+
+
+# Built once: placing an order is the hot path, and building statements costs as much as
+# running them.
+_LOCK_LEVELS, _WRITE_LEVELS = _level_statements()
+
+
 async def _ensure_levels(
     session: AsyncSession, location_id: int, product_ids: Sequence[int]
 ) -> None:
-    table = StockLevel.__table__
-    now = utcnow()
+    """Create missing stock rows, in product order (so two orders never wait on each other)."""
     await session.execute(
-        insert_for(session, table)
+        _ensure_statement(session.get_bind().dialect.name),
+        [
+            {"product_id": p, "location_id": location_id, "now": utcnow()}
+            for p in sorted(product_ids)
+        ],
+    )
+
+
+@functools.cache
+def _ensure_statement(dialect: str) -> Insert:
+    return (
+        insert_for(dialect, _LEVELS)
         .values(
-            [
-                {
-                    "product_id": p,
-                    "location_id": location_id,
-                    "on_hand": 0,
-                    "reserved": 0,
-                    "backordered": 0,
-                    "updated_at": now,
-                }
-                for p in sorted(product_ids)
-            ]
+            product_id=bindparam("product_id"),
+            location_id=bindparam("location_id"),
+            on_hand=0,
+            reserved=0,
+            backordered=0,
+            updated_at=bindparam("now"),
         )
         .on_conflict_do_nothing(index_elements=["product_id", "location_id"])
     )
@@ -275,23 +318,12 @@ async def reserve(
     await _ensure_levels(session, location_id, list(requested))
     rows = (
         await session.execute(
-            select(
-                StockLevel.id,
-                StockLevel.product_id,
-                StockLevel.on_hand,
-                StockLevel.reserved,
-                StockLevel.backordered,
-            )
-            .where(
-                StockLevel.location_id == location_id,
-                StockLevel.product_id.in_(list(requested)),
-            )
-            .order_by(StockLevel.product_id)
-            .with_for_update()
+            _LOCK_LEVELS, {"location_id": location_id, "product_ids": sorted(requested)}
         )
     ).all()
     allocations: dict[int, rules.Allocation] = {}
     changes = []
+    now = utcnow()
     for row in rows:
         allocation = rules.allocate(row.on_hand - row.reserved, requested[row.product_id])
         allocations[row.product_id] = allocation
@@ -300,9 +332,10 @@ async def reserve(
                 "level_id": row.id,
                 "new_reserved": row.reserved + allocation.allocated,
                 "new_backordered": row.backordered + allocation.backordered,
+                "now": now,
             }
         )
-    await _write_levels(session, changes)
+    await session.execute(_WRITE_LEVELS, changes)
     return allocations
 
 
@@ -368,22 +401,4 @@ async def _shift(
         )
         .execution_options(synchronize_session=False),
         params,
-    )
-
-
-async def _write_levels(session: AsyncSession, changes: list[dict[str, int]]) -> None:
-    if not changes:
-        return
-    table = _LEVELS
-    now = utcnow()
-    await session.execute(
-        update(table)
-        .where(table.c.id == bindparam("level_id"))
-        .values(
-            reserved=bindparam("new_reserved"),
-            backordered=bindparam("new_backordered"),
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False),
-        changes,
     )

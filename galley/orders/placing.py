@@ -1,14 +1,17 @@
 """Placing an order: validate every line, allocate stock, record the order and its history.
 
-The number of statements does not grow with the number of lines; the stock rows
-are locked by `inventory.service.reserve`, the only place that locks them.
+The number of statements does not grow with the number of lines, and they are Core
+statements built once: this is the hottest path. The stock rows are locked by
+`inventory.service.reserve`, the only place that locks them.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.catalog.service import Sellable, sellables
@@ -20,6 +23,23 @@ from galley.orders.models import Order, OrderEvent, OrderLine
 from galley.orders.schemas import OrderCreate, OrderOut
 from galley.orders.views import order_view
 
+_ORDERS = cast(Table, Order.__table__)
+_INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.number)
+_INSERT_LINES = insert(cast(Table, OrderLine.__table__))
+_INSERT_EVENTS = insert(cast(Table, OrderEvent.__table__))
+
+
+@dataclass(frozen=True)
+class _Line:
+    order_number: int
+    position: int
+    product_id: int
+    sku: str
+    quantity: int
+    allocated: int
+    backordered: int
+    unit_price: int
+
 
 async def place_order(
     session: AsyncSession, request: OrderCreate, *, currency: str, actor: str
@@ -30,25 +50,23 @@ async def place_order(
     allocations = await inventory.reserve(session, location_id, wanted)
 
     now = utcnow()
-    status = rules.status_after_placing([a.backordered for a in allocations.values()])
-    order = Order(
-        id=str(uuid.uuid4()),
-        location_id=location_id,
-        status=status,
-        customer_ref=request.customer_ref,
-        note=request.note,
-        total_amount=sum(
+    order: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "location_id": location_id,
+        "status": rules.status_after_placing([a.backordered for a in allocations.values()]),
+        "customer_ref": request.customer_ref,
+        "note": request.note,
+        "total_amount": sum(
             rules.line_total(products[line.sku].price, line.quantity) for line in request.lines
         ),
-        currency=currency,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(order)
-    await session.flush()
+        "currency": currency,
+        "created_at": now,
+        "updated_at": now,
+    }
+    order["number"] = (await session.execute(_INSERT_ORDER, order)).scalar_one()
     lines = [
-        OrderLine(
-            order_number=order.number,
+        _Line(
+            order_number=order["number"],
             position=position,
             product_id=products[line.sku].id,
             sku=line.sku,
@@ -59,37 +77,53 @@ async def place_order(
         )
         for position, line in enumerate(request.lines)
     ]
-    await session.execute(insert(OrderLine), [_columns(line) for line in lines])
+    await session.execute(_INSERT_LINES, [line.__dict__ for line in lines])
+    await session.execute(_INSERT_EVENTS, _placement_events(order, lines, actor))
+    return order_view(_Placed(**order), request.location, lines)
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """The order just inserted, as `order_view` reads it."""
+
+    id: str
+    number: int
+    location_id: int
+    status: str
+    customer_ref: str | None
+    note: str | None
+    total_amount: int
+    currency: str
+    created_at: Any
+    updated_at: Any
+
+
+def _placement_events(
+    order: dict[str, Any], lines: list[_Line], actor: str
+) -> list[dict[str, Any]]:
+    shared = {"order_number": order["number"], "actor": actor, "created_at": order["created_at"]}
     allocated = [
         {"sku": line.sku, "allocated": line.allocated, "backordered": line.backordered}
         for line in lines
     ]
-    await session.execute(
-        insert(OrderEvent),
-        [
-            {
-                "order_number": order.number,
-                "type": "placed",
-                "from_status": None,
-                "to_status": status,
-                "cause": "order placed",
-                "actor": actor,
-                "data": None,
-                "created_at": now,
-            },
-            {
-                "order_number": order.number,
-                "type": "allocated",
-                "from_status": None,
-                "to_status": None,
-                "cause": "stock available at placement",
-                "actor": actor,
-                "data": {"lines": allocated},
-                "created_at": now,
-            },
-        ],
-    )
-    return order_view(order, request.location, lines)
+    return [
+        shared
+        | {
+            "type": "placed",
+            "from_status": None,
+            "to_status": order["status"],
+            "cause": "order placed",
+            "data": None,
+        },
+        shared
+        | {
+            "type": "allocated",
+            "from_status": None,
+            "to_status": None,
+            "cause": "stock available at placement",
+            "data": {"lines": allocated},
+        },
+    ]
 
 
 async def _sellable_lines(
@@ -118,16 +152,3 @@ async def _sellable_lines(
             f"{len(errors)} of the order's lines cannot be ordered; nothing was placed.", errors
         )
     return products
-
-
-def _columns(line: OrderLine) -> dict[str, object]:
-    return {
-        "order_number": line.order_number,
-        "position": line.position,
-        "product_id": line.product_id,
-        "sku": line.sku,
-        "quantity": line.quantity,
-        "allocated": line.allocated,
-        "backordered": line.backordered,
-        "unit_price": line.unit_price,
-    }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Protocol
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +19,45 @@ from galley.orders.rules import line_total
 from galley.orders.schemas import LineOut, OrderEventOut, OrderOut
 
 
-def order_view(order: Order, location: str, lines: Sequence[OrderLine]) -> OrderOut:
+class OrderFacts(Protocol):
+    """What `order_view` reads: an `Order` row, or the same facts about one being placed."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def number(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def total_amount(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def customer_ref(self) -> str | None: ...
+    @property
+    def note(self) -> str | None: ...
+    @property
+    def created_at(self) -> dt.datetime: ...
+    @property
+    def updated_at(self) -> dt.datetime: ...
+
+
+class LineFacts(Protocol):
+    @property
+    def position(self) -> int: ...
+    @property
+    def sku(self) -> str: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def allocated(self) -> int: ...
+    @property
+    def backordered(self) -> int: ...
+    @property
+    def unit_price(self) -> int: ...
+
+
+def order_view(order: OrderFacts, location: str, lines: Sequence[LineFacts]) -> OrderOut:
     currency = order.currency
     return OrderOut(
         id=order.id,

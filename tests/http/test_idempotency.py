@@ -217,7 +217,7 @@ async def _post(client: httpx.AsyncClient, key: str, body: bytes) -> httpx.Respo
 
 
 async def _age(app: FastAPI, key: str, by: dt.timedelta) -> None:
-    async with app.state.sessions() as session, session.begin():
+    async with app.state.database.transaction() as session:
         table = idempotency.IdempotencyKey
         await session.execute(
             update(table).where(table.key == key).values(claimed_at=idempotency.utcnow() - by)
@@ -228,7 +228,7 @@ async def test_a_key_still_in_flight_is_409(client: httpx.AsyncClient, app: Fast
     await open_shop(client)
     body = _body(ORDER)
     claim = await idempotency.claim(
-        app.state.sessions, "anonymous", "busy", idempotency.fingerprint("POST", "/v1/orders", body)
+        app.state.database, "anonymous", "busy", idempotency.fingerprint("POST", "/v1/orders", body)
     )
     assert isinstance(claim, idempotency.Claim)
     before = await shop.everything(client)
@@ -245,7 +245,7 @@ async def test_a_claim_abandoned_by_a_dead_process_is_taken_over(
     await open_shop(client)
     body = _body(ORDER)
     await idempotency.claim(
-        app.state.sessions, "anonymous", "lost", idempotency.fingerprint("POST", "/v1/orders", body)
+        app.state.database, "anonymous", "lost", idempotency.fingerprint("POST", "/v1/orders", body)
     )
     await _age(app, "lost", dt.timedelta(minutes=2))
 
