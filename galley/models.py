@@ -5,6 +5,12 @@ from galley.db import Base
 from galley.http.idempotency import IdempotencyKey
 from galley.inventory.models import Location, StockLedgerEntry, StockLevel
 from galley.orders.models import Order, OrderEvent, OrderLine
+from galley.purchasing.models import (
+    PurchaseOrder,
+    PurchaseOrderEvent,
+    PurchaseOrderLine,
+    Supplier,
+)
 
 __all__ = [
     "Base",
@@ -14,6 +20,10 @@ __all__ = [
     "OrderEvent",
     "OrderLine",
     "Product",
+    "PurchaseOrder",
+    "PurchaseOrderEvent",
+    "PurchaseOrderLine",
     "StockLedgerEntry",
     "StockLevel",
+    "Supplier",
 ]

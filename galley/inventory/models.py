@@ -24,7 +24,8 @@ class StockLevel(Base):
     """The figures of one product at one location.
 
     `on_hand` always equals the sum of the ledger; `reserved` is what open orders
-    hold; `backordered` is what open orders wait for.
+    hold; `backordered` is what open orders wait for; `incoming` is what open purchase
+    orders will still bring.
     """
 
     __tablename__ = "stock_levels"
@@ -34,6 +35,7 @@ class StockLevel(Base):
         CheckConstraint("reserved >= 0", name="reserved_not_negative"),
         CheckConstraint("reserved <= on_hand", name="reserved_within_on_hand"),
         CheckConstraint("backordered >= 0", name="backordered_not_negative"),
+        CheckConstraint("incoming >= 0", name="incoming_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -42,6 +44,8 @@ class StockLevel(Base):
     on_hand: Mapped[int] = mapped_column(Integer, default=0)
     reserved: Mapped[int] = mapped_column(Integer, default=0)
     backordered: Mapped[int] = mapped_column(Integer, default=0)
+    # Ordered from suppliers on open purchase orders and not yet received.
+    incoming: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from galley.db import UTCDateTime
+from galley.migrations.append_only import allow_changes, forbid_changes
 
 # History tables: the database itself refuses UPDATE and DELETE on them.
 APPEND_ONLY = ("stock_ledger", "order_events")
@@ -273,12 +274,12 @@ def upgrade() -> None:
         batch_op.create_index("ix_order_lines_product_id", ["product_id"], unique=False)
 
     for table in APPEND_ONLY:
-        _forbid_changes(table)
+        forbid_changes(table)
 
 
 def downgrade() -> None:
     for table in APPEND_ONLY:
-        _allow_changes(table)
+        allow_changes(table)
     with op.batch_alter_table("order_lines", schema=None) as batch_op:
         batch_op.drop_index("ix_order_lines_product_id")
 
@@ -307,30 +308,3 @@ def downgrade() -> None:
         batch_op.drop_index("uq_idempotency_keys_caller_key")
 
     op.drop_table("idempotency_keys")
-
-
-def _forbid_changes(table: str) -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            "CREATE OR REPLACE FUNCTION galley_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$"
-        )
-        op.execute(
-            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION galley_append_only()"
-        )
-        return
-    for event in ("UPDATE", "DELETE"):
-        op.execute(
-            f"CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table} "
-            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
-        )
-
-
-def _allow_changes(table: str) -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-        op.execute("DROP FUNCTION IF EXISTS galley_append_only() CASCADE")
-        return
-    for event in ("update", "delete"):
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{event}")
