@@ -228,7 +228,7 @@ async def fill(settings: Settings, *, products: int = 200, orders: int = 40, see
             for start in range(0, products, BATCH):
                 async with database.transaction() as session:
                     for product in catalogue[start : start + BATCH]:
-                        await catalog.create_product(session, product, settings.currency)
+                        await catalog.create_product(session, product, settings.currency, None)
                         await _receive(session, product.sku, rng)
                         progress.advance(stocking)
             for _ in range(orders if for_sale else 0):

@@ -13,10 +13,12 @@ from galley.catalog.schemas import (
     ProductPatch,
 )
 from galley.errors import problem_responses
-from galley.http.deps import AppSettings
+from galley.http.deps import Actor, AppSettings
 from galley.http.etags import check_if_match, resource_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
+from galley.purchasing import suppliers
+from galley.purchasing.replenishment import replenish_everywhere
 
 router = APIRouter(prefix="/v1/products", tags=["products"], route_class=GalleyRoute)
 
@@ -35,7 +37,8 @@ SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description="The product's SK
 async def create_product(
     body: ProductCreate, session: Session, settings: AppSettings, request: Request
 ) -> Response:
-    product = await service.create_product(session, body, settings.currency)
+    supplier_id = await suppliers.supplier_pk(session, body.supplier, field="supplier")
+    product = await service.create_product(session, body, settings.currency, supplier_id)
     return resource_response(
         request,
         service.view(product),
@@ -79,11 +82,21 @@ async def get_product(sku: SkuPath, session: Session, request: Request) -> Respo
     summary="Change some fields of a product; send If-Match to avoid overwriting others",
 )
 async def update_product(
-    sku: SkuPath, body: ProductPatch, session: Session, settings: AppSettings, request: Request
+    sku: SkuPath,
+    body: ProductPatch,
+    session: Session,
+    settings: AppSettings,
+    actor: Actor,
+    request: Request,
 ) -> Response:
+    """A new supplier or new replenishment settings take effect at once: whatever waits
+    uncovered is bought."""
     product = await service.get_product(session, sku, for_update=True)
     check_if_match(request, service.view(product))
-    product = await service.update_product(session, product, body, settings.currency)
+    supplier_id = await suppliers.supplier_pk(session, body.supplier, field="supplier")
+    product = await service.update_product(session, product, body, settings.currency, supplier_id)
+    if body.model_fields_set & {"supplier", "replenishment"}:
+        await replenish_everywhere(session, product.id, actor=actor)
     return resource_response(request, service.view(product))
 
 

@@ -5,27 +5,38 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pydantic import ValidationError
 from sqlalchemy import Select, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.catalog.errors import DuplicateSku, ProductInUse, ProductNotFound
 from galley.catalog.models import Product
-from galley.catalog.schemas import ProductCreate, ProductOut, ProductPatch
+from galley.catalog.schemas import ProductCreate, ProductOut, ProductPatch, Replenishment
 from galley.db import insert_for, utcnow
+from galley.errors import FieldError, InvalidRequest
 from galley.http.paging import fetch_page
 from galley.money import Money, require_currency
 
 
 @dataclass(frozen=True)
 class Sellable:
-    """What an order needs to know of a product."""
+    """What an order, and the replenishment rule, need to know of a product."""
 
     id: int
     sku: str
     price: int
     currency: str
     active: bool
+    supplier_id: int | None
+    allow_backorder: bool
+    margin_pct: int
+    reorder_point: int | None
+    reorder_quantity: int | None
+    pack_size: int
+
+
+_REPLENISHMENT_FIELDS = tuple(Replenishment.model_fields)
 
 
 def view(product: Product) -> ProductOut:
@@ -35,12 +46,19 @@ def view(product: Product) -> ProductOut:
         description=product.description,
         price=Money(amount=product.price_amount, currency=product.price_currency),
         active=product.active,
+        supplier=None if product.supplier_id is None else str(product.supplier_id),
+        replenishment=Replenishment.model_validate(
+            {field: getattr(product, field) for field in _REPLENISHMENT_FIELDS}
+        ),
         created_at=product.created_at,
         updated_at=product.updated_at,
     )
 
 
-async def create_product(session: AsyncSession, new: ProductCreate, currency: str) -> Product:
+async def create_product(
+    session: AsyncSession, new: ProductCreate, currency: str, supplier_id: int | None
+) -> Product:
+    """Add a product; `supplier_id` is the supplier `new.supplier` names, already looked up."""
     require_currency(new.price, currency, "price")
     now = utcnow()
     table = Product.__table__
@@ -54,6 +72,8 @@ async def create_product(session: AsyncSession, new: ProductCreate, currency: st
                 price_amount=new.price.amount,
                 price_currency=new.price.currency,
                 active=new.active,
+                supplier_id=supplier_id,
+                **new.replenishment.model_dump(),
                 created_at=now,
                 updated_at=now,
             )
@@ -97,9 +117,18 @@ def _escape_like(text: str) -> str:
 
 
 async def update_product(
-    session: AsyncSession, product: Product, patch: ProductPatch, currency: str
+    session: AsyncSession,
+    product: Product,
+    patch: ProductPatch,
+    currency: str,
+    supplier_id: int | None,
 ) -> Product:
+    """Apply the fields sent; `supplier_id` is the supplier `patch.supplier` names."""
     changes = patch.model_dump(include=patch.model_fields_set)
+    if "supplier" in changes:
+        product.supplier_id = supplier_id
+    if "replenishment" in changes:
+        _apply_replenishment(product, patch)
     if "price" in changes:
         require_currency(patch.price, currency, "price")
         product.price_amount = patch.price.amount
@@ -112,6 +141,20 @@ async def update_product(
     return product
 
 
+def _apply_replenishment(product: Product, patch: ProductPatch) -> None:
+    sent = patch.replenishment.model_dump(include=patch.replenishment.model_fields_set)
+    merged = {field: getattr(product, field) for field in _REPLENISHMENT_FIELDS} | sent
+    try:
+        settings = Replenishment.model_validate(merged)
+    except ValidationError as exc:
+        message = exc.errors()[0]["msg"]
+        raise InvalidRequest(
+            f"replenishment: {message}", [FieldError(field="replenishment", message=message)]
+        ) from None
+    for field, value in settings.model_dump().items():
+        setattr(product, field, value)
+
+
 async def delete_product(session: AsyncSession, sku: str) -> None:
     product = await get_product(session, sku, for_update=True)
     try:
@@ -121,12 +164,29 @@ async def delete_product(session: AsyncSession, sku: str) -> None:
         raise ProductInUse(sku) from None
 
 
-_SELLABLES = select(
-    Product.id, Product.sku, Product.price_amount, Product.price_currency, Product.active
-).where(Product.sku.in_(bindparam("skus", expanding=True)))
+_SELLABLE = select(
+    Product.id,
+    Product.sku,
+    Product.price_amount,
+    Product.price_currency,
+    Product.active,
+    Product.supplier_id,
+    Product.allow_backorder,
+    Product.margin_pct,
+    Product.reorder_point,
+    Product.reorder_quantity,
+    Product.pack_size,
+)
+_BY_SKU = _SELLABLE.where(Product.sku.in_(bindparam("keys", expanding=True)))
+_BY_ID = _SELLABLE.where(Product.id.in_(bindparam("keys", expanding=True)))
 
 
 async def sellables(session: AsyncSession, skus: Iterable[str]) -> dict[str, Sellable]:
     """The products with these SKUs, in one query; unknown SKUs are simply absent."""
-    rows = (await session.execute(_SELLABLES, {"skus": list(skus)})).all()
+    rows = (await session.execute(_BY_SKU, {"keys": list(skus)})).all()
     return {row.sku: Sellable(*row) for row in rows}
+
+
+async def sellables_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, Sellable]:
+    rows = (await session.execute(_BY_ID, {"keys": list(ids)})).all()
+    return {row.id: Sellable(*row) for row in rows}

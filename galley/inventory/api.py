@@ -20,6 +20,7 @@ from galley.inventory.schemas import (
     LocationOut,
     StockLevelOut,
 )
+from galley.orders.backorders import stock_arrived
 
 locations = APIRouter(prefix="/v1/locations", tags=["locations"], route_class=GalleyRoute)
 stock = APIRouter(prefix="/v1/stock", tags=["stock"], route_class=GalleyRoute)
@@ -91,7 +92,9 @@ async def list_stock(
 async def adjust_stock(
     body: AdjustmentCreate, session: Session, actor: Actor, request: Request
 ) -> Response:
-    entry, level = await service.adjust_stock(
+    """Stock that becomes free goes to waiting orders first; stock that drops below a
+    reorder point is bought."""
+    product_id, location_id, entry_id = await service.adjust_stock(
         session,
         sku=body.sku,
         location=body.location,
@@ -99,11 +102,18 @@ async def adjust_stock(
         reason=body.reason,
         actor=actor,
     )
+    await stock_arrived(
+        session, location_id, [product_id], actor=actor, cause=f"stock adjusted ({body.reason})"
+    )
+    adjusted = AdjustmentOut(
+        entry=await service.get_ledger_entry(session, entry_id),
+        stock=await service.stock_level(session, product_id, location_id),
+    )
     return resource_response(
         request,
-        AdjustmentOut(entry=entry, stock=level),
+        adjusted,
         status_code=201,
-        headers={"Location": f"/v1/stock/ledger/{entry.id}"},
+        headers={"Location": f"/v1/stock/ledger/{entry_id}"},
     )
 
 

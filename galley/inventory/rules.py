@@ -25,6 +25,29 @@ def allocate(available: int, requested: int) -> Allocation:
     return Allocation(allocated=allocated, backordered=requested - allocated)
 
 
+@dataclass(frozen=True)
+class Cover:
+    """How incoming stock covers backorders for one SKU at one location."""
+
+    backordered: int
+    incoming: int
+
+    @property
+    def promised(self) -> int:
+        """Incoming units already spoken for by waiting orders."""
+        return min(self.backordered, self.incoming)
+
+    @property
+    def spare(self) -> int:
+        """Incoming units no order waits for yet."""
+        return self.incoming - self.promised
+
+    @property
+    def uncovered(self) -> int:
+        """Backordered units nothing is on its way for."""
+        return self.backordered - self.promised
+
+
 def can_adjust(on_hand: int, reserved: int, delta: int) -> bool:
     """Stock promised to orders cannot be adjusted away."""
     return on_hand + delta >= reserved

@@ -32,6 +32,9 @@ class StockLevelOut(BaseModel):
     reserved: int
     available: int = Field(description="on_hand - reserved")
     backordered: int = Field(description="Ordered by open orders and not yet allocated.")
+    incoming: int = Field(description="On open purchase orders and not yet received.")
+    promised: int = Field(description="min(backordered, incoming): incoming that orders wait for.")
+    spare: int = Field(description="incoming - promised: incoming that no order waits for yet.")
 
 
 class AdjustmentCreate(BaseModel):

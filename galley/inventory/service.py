@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import Insert, Update
 
 from galley.catalog.models import Product
 from galley.db import insert_for, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.http.paging import AnySelect, fetch_page
-from galley.inventory import rules
+from galley.inventory import levels, rules
 from galley.inventory.errors import (
     DuplicateLocation,
     LedgerEntryNotFound,
@@ -26,15 +22,6 @@ from galley.inventory.models import Location, StockLedgerEntry, StockLevel
 from galley.inventory.schemas import LedgerEntryOut, LocationCreate, StockLevelOut
 
 _LEVELS = cast(Table, StockLevel.__table__)
-
-
-@dataclass(frozen=True)
-class LineStock:
-    """One order line's hold on stock at a location."""
-
-    product_id: int
-    allocated: int
-    backordered: int
 
 
 # ---- locations ---------------------------------------------------------------------------
@@ -94,10 +81,12 @@ _LEVEL_COLUMNS = (
     StockLevel.on_hand,
     StockLevel.reserved,
     StockLevel.backordered,
+    StockLevel.incoming,
 )
 
 
 def _level_view(row: Any) -> StockLevelOut:
+    cover = rules.Cover(backordered=row.backordered, incoming=row.incoming)
     return StockLevelOut(
         sku=row.sku,
         location=row.code,
@@ -105,6 +94,9 @@ def _level_view(row: Any) -> StockLevelOut:
         reserved=row.reserved,
         available=row.on_hand - row.reserved,
         backordered=row.backordered,
+        incoming=row.incoming,
+        promised=cover.promised,
+        spare=cover.spare,
     )
 
 
@@ -128,6 +120,18 @@ async def list_stock(
     )
     rows, next_cursor = await fetch_page(session, stmt, StockLevel.id, cursor, limit)
     return [_level_view(row) for row in rows], next_cursor
+
+
+async def stock_level(session: AsyncSession, product_id: int, location_id: int) -> StockLevelOut:
+    row = (
+        await session.execute(
+            select(*_LEVEL_COLUMNS)
+            .join(Product, Product.id == StockLevel.product_id)
+            .join(Location, Location.id == StockLevel.location_id)
+            .where(StockLevel.product_id == product_id, StockLevel.location_id == location_id)
+        )
+    ).one()
+    return _level_view(row)
 
 
 async def list_ledger(
@@ -179,8 +183,11 @@ async def adjust_stock(
     delta: int,
     reason: str,
     actor: str,
-) -> tuple[LedgerEntryOut, StockLevelOut]:
-    """Change on_hand by `delta` with a ledger entry; never below what is reserved."""
+) -> tuple[int, int, int]:
+    """Change on_hand by `delta` with a ledger entry; never below what is reserved.
+
+    Returns the product, the location and the ledger entry, by their keys.
+    """
     if delta == 0:
         raise InvalidRequest(
             "An adjustment must change the stock.",
@@ -188,47 +195,16 @@ async def adjust_stock(
         )
     product_id = await _product_id(session, sku)
     location_id = await location_id_for(session, location, field="location")
-    await _ensure_levels(session, location_id, [product_id])
-    level = (
-        await session.execute(
-            update(StockLevel)
-            .where(
-                StockLevel.product_id == product_id,
-                StockLevel.location_id == location_id,
-                StockLevel.on_hand + delta >= StockLevel.reserved,
-            )
-            .values(on_hand=StockLevel.on_hand + delta, updated_at=utcnow())
-            .returning(StockLevel.on_hand, StockLevel.reserved, StockLevel.backordered)
-        )
-    ).one_or_none()
-    if level is None:
-        current = (
-            await session.execute(
-                select(StockLevel.on_hand, StockLevel.reserved).where(
-                    StockLevel.product_id == product_id, StockLevel.location_id == location_id
-                )
-            )
-        ).one()
-        raise StockReserved(sku, location, current.on_hand, current.reserved, delta)
-    entry = StockLedgerEntry(
-        product_id=product_id,
-        location_id=location_id,
-        delta=delta,
-        reason=reason,
-        actor=actor,
-        created_at=utcnow(),
+    level = (await levels.lock_levels(session, location_id, [product_id]))[product_id]
+    if not rules.can_adjust(level.on_hand, level.reserved, delta):
+        raise StockReserved(sku, location, level.on_hand, level.reserved, delta)
+    await levels.change_levels(
+        session, location_id, [levels.LevelChange(product_id, on_hand=delta)]
     )
-    session.add(entry)
-    await session.flush()
-    stock = StockLevelOut(
-        sku=sku,
-        location=location,
-        on_hand=level.on_hand,
-        reserved=level.reserved,
-        available=level.on_hand - level.reserved,
-        backordered=level.backordered,
+    (entry_id,) = await levels.write_ledger(
+        session, location_id, [(product_id, delta)], reason=reason, reference=None, actor=actor
     )
-    return _entry_view(entry, sku, location), stock
+    return product_id, location_id, entry_id
 
 
 async def _product_id(session: AsyncSession, sku: str) -> int:
@@ -239,166 +215,3 @@ async def _product_id(session: AsyncSession, sku: str) -> int:
             [FieldError(field="sku", message="unknown SKU")],
         )
     return product_id
-
-
-def _level_statements() -> tuple[Select[Any], Update]:
-    lock = (
-        select(
-            _LEVELS.c.id,
-            _LEVELS.c.product_id,
-            _LEVELS.c.on_hand,
-            _LEVELS.c.reserved,
-            _LEVELS.c.backordered,
-        )
-        .where(
-            _LEVELS.c.location_id == bindparam("location_id"),
-            _LEVELS.c.product_id.in_(bindparam("product_ids", expanding=True)),
-        )
-        .order_by(_LEVELS.c.product_id)
-        .with_for_update()
-    )
-    write = (
-        update(_LEVELS)
-        .where(_LEVELS.c.id == bindparam("level_id"))
-        .values(
-            reserved=bindparam("new_reserved"),
-            backordered=bindparam("new_backordered"),
-            updated_at=bindparam("now"),
-        )
-    )
-    return lock, write
-
-
-# Built once: placing an order is the hot path, and building statements costs as much as
-# running them.
-_LOCK_LEVELS, _WRITE_LEVELS = _level_statements()
-
-
-async def _ensure_levels(
-    session: AsyncSession, location_id: int, product_ids: Sequence[int]
-) -> None:
-    """Create missing stock rows, in product order (so two orders never wait on each other)."""
-    await session.execute(
-        _ensure_statement(session.get_bind().dialect.name),
-        [
-            {"product_id": p, "location_id": location_id, "now": utcnow()}
-            for p in sorted(product_ids)
-        ],
-    )
-
-
-@functools.cache
-def _ensure_statement(dialect: str) -> Insert:
-    return (
-        insert_for(dialect, _LEVELS)
-        .values(
-            product_id=bindparam("product_id"),
-            location_id=bindparam("location_id"),
-            on_hand=0,
-            reserved=0,
-            backordered=0,
-            updated_at=bindparam("now"),
-        )
-        .on_conflict_do_nothing(index_elements=["product_id", "location_id"])
-    )
-
-
-# ---- reservations for orders --------------------------------------------------------------
-
-
-async def reserve(
-    session: AsyncSession, location_id: int, requested: Mapping[int, int]
-) -> dict[int, rules.Allocation]:
-    """Allocate what each product has available at the location; backorder the rest.
-
-    The stock rows are locked in product order (no deadlocks between orders), read,
-    and written back in one statement, so concurrent orders never allocate the same
-    unit twice. Three statements whatever the number of products.
-    """
-    await _ensure_levels(session, location_id, list(requested))
-    rows = (
-        await session.execute(
-            _LOCK_LEVELS, {"location_id": location_id, "product_ids": sorted(requested)}
-        )
-    ).all()
-    allocations: dict[int, rules.Allocation] = {}
-    changes = []
-    now = utcnow()
-    for row in rows:
-        allocation = rules.allocate(row.on_hand - row.reserved, requested[row.product_id])
-        allocations[row.product_id] = allocation
-        changes.append(
-            {
-                "level_id": row.id,
-                "new_reserved": row.reserved + allocation.allocated,
-                "new_backordered": row.backordered + allocation.backordered,
-                "now": now,
-            }
-        )
-    await session.execute(_WRITE_LEVELS, changes)
-    return allocations
-
-
-async def release(session: AsyncSession, location_id: int, lines: Sequence[LineStock]) -> None:
-    """An order let go: what it held becomes free and what it waited for is no longer wanted."""
-    await _shift(session, location_id, lines, on_hand_sign=0)
-
-
-async def consume(
-    session: AsyncSession,
-    location_id: int,
-    lines: Sequence[LineStock],
-    *,
-    reference: str,
-    actor: str,
-) -> None:
-    """A completed order takes its reserved stock away, with ledger entries."""
-    await _shift(session, location_id, lines, on_hand_sign=-1)
-    now = utcnow()
-    entries = [
-        {
-            "product_id": line.product_id,
-            "location_id": location_id,
-            "delta": -line.allocated,
-            "reason": "consumed",
-            "reference": reference,
-            "actor": actor,
-            "created_at": now,
-        }
-        for line in sorted(lines, key=lambda line: line.product_id)
-        if line.allocated
-    ]
-    if entries:
-        await session.execute(insert(StockLedgerEntry), entries)
-
-
-async def _shift(
-    session: AsyncSession, location_id: int, lines: Sequence[LineStock], *, on_hand_sign: int
-) -> None:
-    """Drop reserved (and on_hand, when consuming) by each line's allocation, in product order."""
-    params = [
-        {
-            "pid": line.product_id,
-            "lid": location_id,
-            "held": line.allocated,
-            "waited": line.backordered,
-            "gone": line.allocated * -on_hand_sign,
-            "now": utcnow(),
-        }
-        for line in sorted(lines, key=lambda line: line.product_id)
-    ]
-    if not params:
-        return
-    table = _LEVELS
-    await session.execute(
-        update(table)
-        .where(table.c.product_id == bindparam("pid"), table.c.location_id == bindparam("lid"))
-        .values(
-            on_hand=table.c.on_hand - bindparam("gone"),
-            reserved=table.c.reserved - bindparam("held"),
-            backordered=table.c.backordered - bindparam("waited"),
-            updated_at=bindparam("now"),
-        )
-        .execution_options(synchronize_session=False),
-        params,
-    )

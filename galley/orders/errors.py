@@ -11,6 +11,18 @@ class OrderNotFound(NotFound):
         super().__init__(f"There is no order {order_id}.")
 
 
+class InsufficientStock(Conflict):
+    code = "insufficient-stock"
+    title = "Insufficient stock"
+
+    def __init__(self, short: list[dict[str, object]]) -> None:
+        skus = ", ".join(str(line["sku"]) for line in short)
+        super().__init__(
+            f"Not enough stock of {skus}, which cannot be backordered; nothing was placed.",
+            short=short,
+        )
+
+
 class IllegalOrderTransition(Conflict):
     code = "illegal-transition"
     title = "Illegal transition"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.db import utcnow
-from galley.inventory import service as inventory
+from galley.inventory import levels
 from galley.orders import rules
+from galley.orders.backorders import fill_backorders
 from galley.orders.errors import IllegalOrderTransition
-from galley.orders.models import OrderEvent
+from galley.orders.models import OrderEvent, OrderLine
 from galley.orders.schemas import OrderOut
 from galley.orders.views import load_order, order_view
 
@@ -18,6 +19,7 @@ _CAUSES: dict[rules.Action, str] = {
     "complete": "handed over",
     "cancel": "cancelled",
 }
+_MOVES_STOCK: tuple[rules.Action, ...] = ("complete", "cancel")
 
 
 async def transition(
@@ -28,7 +30,14 @@ async def transition(
     actor: str,
     reason: str | None = None,
 ) -> OrderOut:
-    """Apply `action` to the order, holding its row lock so two transitions never race."""
+    """Apply `action` to the order, holding its row lock so two transitions never race.
+
+    An action that moves stock locks the stock rows first, then the order (the order
+    every transaction takes its locks in); the state is checked under both locks.
+    """
+    if action in _MOVES_STOCK:
+        order, _, lines = await load_order(session, order_id)
+        await levels.lock_levels(session, order.location_id, [ln.product_id for ln in lines])
     order, location, lines = await load_order(session, order_id, for_update=True)
     current: rules.Status = order.status  # type: ignore[assignment]
     try:
@@ -36,15 +45,10 @@ async def transition(
     except rules.IllegalTransition:
         raise IllegalOrderTransition(current, action) from None
 
-    held = [
-        inventory.LineStock(line.product_id, line.allocated, line.backordered) for line in lines
-    ]
     if action == "complete":
-        await inventory.consume(
-            session, order.location_id, held, reference=f"order:{order.id}", actor=actor
-        )
+        await _consume(session, order.location_id, order.id, lines, actor)
     elif action == "cancel":
-        await inventory.release(session, order.location_id, held)
+        await _release(session, order.location_id, lines)
 
     now = utcnow()
     order.status = target
@@ -62,10 +66,48 @@ async def transition(
         )
     )
     await session.flush()
+    if action == "cancel":
+        # What it held is free again: it goes to the orders waiting longest.
+        released = [ln.product_id for ln in lines if ln.allocated]
+        await fill_backorders(
+            session, order.location_id, released, actor=actor, cause=f"order {order.id} cancelled"
+        )
     return order_view(order, location, lines)
 
 
-def _stock_effect(action: rules.Action, lines: list) -> dict[str, object] | None:  # type: ignore[type-arg]
+async def _consume(
+    session: AsyncSession, location_id: int, order_id: str, lines: list[OrderLine], actor: str
+) -> None:
+    """The order's reserved stock leaves the location, with ledger entries."""
+    taken = [(ln.product_id, ln.allocated) for ln in lines if ln.allocated]
+    await levels.change_levels(
+        session,
+        location_id,
+        [levels.LevelChange(p, on_hand=-n, reserved=-n) for p, n in taken],
+    )
+    await levels.write_ledger(
+        session,
+        location_id,
+        [(p, -n) for p, n in taken],
+        reason="consumed",
+        reference=f"order:{order_id}",
+        actor=actor,
+    )
+
+
+async def _release(session: AsyncSession, location_id: int, lines: list[OrderLine]) -> None:
+    """What the order held becomes free and what it waited for is no longer wanted."""
+    await levels.change_levels(
+        session,
+        location_id,
+        [
+            levels.LevelChange(ln.product_id, reserved=-ln.allocated, backordered=-ln.backordered)
+            for ln in lines
+        ],
+    )
+
+
+def _stock_effect(action: rules.Action, lines: list[OrderLine]) -> dict[str, object] | None:
     if action == "complete":
         return {"consumed": [{"sku": ln.sku, "quantity": ln.allocated} for ln in lines]}
     if action == "cancel":

@@ -17,11 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from galley.catalog.service import Sellable, sellables
 from galley.db import utcnow
 from galley.errors import FieldError, InvalidRequest
+from galley.inventory import levels
 from galley.inventory import service as inventory
+from galley.inventory.rules import Allocation
 from galley.orders import rules
+from galley.orders.errors import InsufficientStock
 from galley.orders.models import Order, OrderEvent, OrderLine
 from galley.orders.schemas import OrderCreate, OrderOut
 from galley.orders.views import order_view
+from galley.purchasing.replenishment import replenish
 
 _ORDERS = cast(Table, Order.__table__)
 _INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.number)
@@ -47,7 +51,8 @@ async def place_order(
     products = await _sellable_lines(session, request, currency)
     location_id = await inventory.location_id_for(session, request.location, field="location")
     wanted = {products[line.sku].id: line.quantity for line in request.lines}
-    allocations = await inventory.reserve(session, location_id, wanted)
+    allocations, figures = await levels.reserve(session, location_id, wanted)
+    _refuse_backorders_not_allowed(request, products, allocations)
 
     now = utcnow()
     order: dict[str, Any] = {
@@ -79,7 +84,24 @@ async def place_order(
     ]
     await session.execute(_INSERT_LINES, [line.__dict__ for line in lines])
     await session.execute(_INSERT_EVENTS, _placement_events(order, lines, actor))
+    await replenish(session, location_id, figures, actor=actor, figures=figures)
     return order_view(_Placed(**order), request.location, lines)
+
+
+def _refuse_backorders_not_allowed(
+    request: OrderCreate, products: dict[str, Sellable], allocations: dict[int, Allocation]
+) -> None:
+    """409 listing every short SKU that may not be backordered; the caller writes nothing."""
+    short = []
+    for line in request.lines:
+        product = products[line.sku]
+        allocation = allocations[product.id]
+        if allocation.backordered and not product.allow_backorder:
+            short.append(
+                {"sku": line.sku, "requested": line.quantity, "available": allocation.allocated}
+            )
+    if short:
+        raise InsufficientStock(short)
 
 
 @dataclass(frozen=True)

@@ -55,3 +55,13 @@ def duplicate_skus(skus: Sequence[str]) -> list[str]:
 
 def line_total(unit_price: int, quantity: int) -> int:
     return unit_price * quantity
+
+
+def fill_oldest_first(free: int, waiting: Sequence[int]) -> list[int]:
+    """Share `free` units among backorders given oldest first: each takes what it can."""
+    given = []
+    for wanted in waiting:
+        take = max(0, min(free, wanted))
+        given.append(take)
+        free -= take
+    return given

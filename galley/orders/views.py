@@ -94,7 +94,8 @@ async def load_order(
         .where(Order.id == order_id)
     )
     if for_update:
-        stmt = stmt.with_for_update(of=Order)
+        # Refresh an order this session read before it waited for the lock.
+        stmt = stmt.with_for_update(of=Order).execution_options(populate_existing=True)
     found = (await session.execute(stmt)).one_or_none()
     if found is None:
         raise OrderNotFound(order_id)

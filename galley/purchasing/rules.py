@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 POStatus = Literal["draft", "sent", "partially_received", "received", "cancelled"]
@@ -36,29 +35,6 @@ def next_po_status(current: POStatus, action: POAction) -> POStatus:
 def status_after_receipt(lines: list[tuple[int, int]]) -> POStatus:
     """`(ordered, received)` per line: received once every line has all it ordered."""
     return "received" if all(got >= ordered for ordered, got in lines) else "partially_received"
-
-
-@dataclass(frozen=True)
-class Cover:
-    """How incoming stock covers backorders for one SKU at one location."""
-
-    backordered: int
-    incoming: int
-
-    @property
-    def promised(self) -> int:
-        """Incoming units already spoken for by waiting orders."""
-        return min(self.backordered, self.incoming)
-
-    @property
-    def spare(self) -> int:
-        """Incoming units no order waits for yet."""
-        return self.incoming - self.promised
-
-    @property
-    def uncovered(self) -> int:
-        """Backordered units nothing is on its way for."""
-        return self.backordered - self.promised
 
 
 def round_to_packs(quantity: int, pack_size: int) -> int:

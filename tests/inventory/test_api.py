@@ -126,6 +126,9 @@ async def test_an_adjustment_writes_a_ledger_entry_and_answers_the_new_level(
         "reserved": 0,
         "available": 12,
         "backordered": 0,
+        "incoming": 0,
+        "promised": 0,
+        "spare": 0,
     }
     entry = body["entry"]
     assert {k: entry[k] for k in ("sku", "location", "delta", "reason", "reference")} == {
@@ -213,6 +216,9 @@ async def test_stock_not_reserved_can_be_adjusted_away(client: httpx.AsyncClient
         "reserved": 3,
         "available": 0,
         "backordered": 0,
+        "incoming": 0,
+        "promised": 0,
+        "spare": 0,
     }
 
 
@@ -332,6 +338,9 @@ async def test_stock_levels_show_reserved_available_and_backordered(
             "reserved": 4,
             "available": 0,
             "backordered": 4,
+            "incoming": 0,
+            "promised": 0,
+            "spare": 0,
         }
     ]
 

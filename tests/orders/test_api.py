@@ -31,6 +31,9 @@ async def test_order_takes_stock_and_backorders_the_rest(client: httpx.AsyncClie
         "reserved": 4,
         "available": 0,
         "backordered": 6,
+        "incoming": 0,
+        "promised": 0,
+        "spare": 0,
     }
 
 
@@ -55,6 +58,9 @@ async def test_a_confirmed_order_goes_through_preparation_and_consumes_its_stock
         "reserved": 0,
         "available": 3,
         "backordered": 0,
+        "incoming": 0,
+        "promised": 0,
+        "spare": 0,
     }
     ledger = (await client.get("/v1/stock/ledger", params={"sku": "BUN"})).json()["data"]
     assert [(e["delta"], e["reason"]) for e in ledger] == [(5, "received"), (-2, "consumed")]
@@ -101,4 +107,7 @@ async def test_cancelling_releases_reserved_stock_and_backorders(client: httpx.A
         "reserved": 0,
         "available": 3,
         "backordered": 0,
+        "incoming": 0,
+        "promised": 0,
+        "spare": 0,
     }

@@ -65,5 +65,8 @@ async def test_concurrent_orders_never_allocate_more_than_is_on_hand(database_ur
             "reserved": ON_HAND,
             "available": 0,
             "backordered": CLIENTS * EACH - ON_HAND,
+            "incoming": 0,
+            "promised": 0,
+            "spare": 0,
         }
         assert sum(entry["delta"] for entry in ledger) == level["on_hand"]

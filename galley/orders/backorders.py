@@ -1,0 +1,133 @@
+"""Free stock goes to waiting orders, oldest first, before any new order can take it.
+
+Every rise of free stock — a receipt, a positive adjustment, a cancelled order letting
+go of what it held — ends in `stock_arrived` within the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from galley.db import utcnow
+from galley.inventory import levels
+from galley.orders import rules
+from galley.orders.models import Order, OrderEvent, OrderLine
+from galley.purchasing.replenishment import replenish
+
+_LINES = cast(Table, OrderLine.__table__)
+_ORDERS = cast(Table, Order.__table__)
+
+_WAITING = (
+    select(OrderLine.id, OrderLine.order_number, OrderLine.product_id, OrderLine.sku)
+    .add_columns(OrderLine.backordered)
+    .join(Order, Order.number == OrderLine.order_number)
+    .where(
+        Order.location_id == bindparam("location_id"),
+        Order.status == "awaiting_stock",
+        OrderLine.product_id.in_(bindparam("product_ids", expanding=True)),
+        OrderLine.backordered > 0,
+    )
+    .order_by(OrderLine.order_number, OrderLine.position)
+    .with_for_update(of=Order)
+)
+_ALLOCATE = (
+    update(_LINES)
+    .where(_LINES.c.id == bindparam("line_id"))
+    .values(
+        allocated=_LINES.c.allocated + bindparam("qty"),
+        backordered=_LINES.c.backordered - bindparam("qty"),
+    )
+)
+_COMPLETE = (
+    select(OrderLine.order_number)
+    .where(OrderLine.order_number.in_(bindparam("numbers", expanding=True)))
+    .group_by(OrderLine.order_number)
+    .having(func.sum(OrderLine.backordered) == 0)
+)
+
+
+async def stock_arrived(
+    session: AsyncSession, location_id: int, product_ids: Iterable[int], *, actor: str, cause: str
+) -> None:
+    """Free stock rose: fill waiting orders, then buy whatever is still not covered."""
+    ids = sorted(set(product_ids))
+    await fill_backorders(session, location_id, ids, actor=actor, cause=cause)
+    await replenish(session, location_id, ids, actor=actor)
+
+
+async def fill_backorders(
+    session: AsyncSession, location_id: int, product_ids: Iterable[int], *, actor: str, cause: str
+) -> None:
+    """Allocate the available stock of these products to backordered lines, oldest order
+    first; orders left with nothing backordered become `confirmed`."""
+    figures = await levels.lock_levels(session, location_id, product_ids)
+    free = {p: lv.available for p, lv in figures.items() if lv.available > 0 and lv.backordered}
+    if not free:
+        return
+    waiting = (
+        await session.execute(_WAITING, {"location_id": location_id, "product_ids": sorted(free)})
+    ).all()
+    by_product: dict[int, list[Any]] = defaultdict(list)
+    for line in waiting:
+        by_product[line.product_id].append(line)
+    fills: list[tuple[Any, int]] = []
+    for product_id, lines in by_product.items():
+        given = rules.fill_oldest_first(free[product_id], [line.backordered for line in lines])
+        fills += [(line, qty) for line, qty in zip(lines, given, strict=True) if qty]
+    if not fills:
+        return
+    await session.execute(_ALLOCATE, [{"line_id": line.id, "qty": qty} for line, qty in fills])
+    totals: dict[int, int] = defaultdict(int)
+    for line, qty in fills:
+        totals[line.product_id] += qty
+    await levels.change_levels(
+        session,
+        location_id,
+        [levels.LevelChange(p, reserved=n, backordered=-n) for p, n in totals.items()],
+    )
+    await _confirm_complete_orders(session, fills, actor=actor, cause=cause)
+
+
+async def _confirm_complete_orders(
+    session: AsyncSession, fills: list[tuple[Any, int]], *, actor: str, cause: str
+) -> None:
+    now = utcnow()
+    per_order: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for line, qty in fills:
+        per_order[line.order_number].append({"sku": line.sku, "allocated": qty})
+    numbers = sorted(per_order)
+    complete = list((await session.execute(_COMPLETE, {"numbers": numbers})).scalars())
+    if complete:
+        await session.execute(
+            update(_ORDERS)
+            .where(_ORDERS.c.number.in_(complete), _ORDERS.c.status == "awaiting_stock")
+            .values(status="confirmed", updated_at=now)
+        )
+    shared = {"actor": actor, "created_at": now, "cause": cause}
+    events = [
+        shared
+        | {
+            "order_number": n,
+            "type": "allocated",
+            "from_status": None,
+            "to_status": None,
+            "data": {"lines": per_order[n]},
+        }
+        for n in numbers
+    ] + [
+        shared
+        | {
+            "order_number": n,
+            "type": "status_changed",
+            "from_status": "awaiting_stock",
+            "to_status": "confirmed",
+            "data": None,
+        }
+        for n in complete
+    ]
+    await session.execute(insert(cast(Table, OrderEvent.__table__)), events)

@@ -1,0 +1,214 @@
+"""The rule: buy what waiting orders need and nothing on its way covers, plus a margin.
+
+Runs in the transaction of whatever changed the figures (an order, a receipt, a
+cancelled purchase order, an adjustment, a product's settings), for the products it
+touched. Statement count does not grow with the number of products.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from galley.catalog.service import Sellable, sellables_by_id
+from galley.db import insert_for, utcnow
+from galley.inventory import levels
+from galley.purchasing import rules
+from galley.purchasing.models import PurchaseOrder, PurchaseOrderEvent, PurchaseOrderLine, Supplier
+
+_POS = cast(Table, PurchaseOrder.__table__)
+_PO_LINES = cast(Table, PurchaseOrderLine.__table__)
+_PO_EVENTS = cast(Table, PurchaseOrderEvent.__table__)
+_DRAFT = text("status = 'draft'")
+
+_DRAFTS = (
+    select(PurchaseOrder.id, PurchaseOrder.supplier_id, PurchaseOrder.created_at)
+    .where(
+        PurchaseOrder.location_id == bindparam("location_id"),
+        PurchaseOrder.supplier_id.in_(bindparam("supplier_ids", expanding=True)),
+        PurchaseOrder.status == "draft",
+    )
+    .order_by(PurchaseOrder.id)
+    .with_for_update()
+)
+_AUTO_SEND = select(Supplier.id).where(
+    Supplier.id.in_(bindparam("supplier_ids", expanding=True)), Supplier.auto_send.is_(True)
+)
+
+
+@dataclass(frozen=True)
+class Purchase:
+    product_id: int
+    sku: str
+    supplier_id: int
+    quantity: int
+
+
+def purchases(product: Sellable, level: levels.Level) -> int:
+    """What the rule buys now for one product at one location (0 without a supplier)."""
+    if product.supplier_id is None:
+        return 0
+    cover = level.cover
+    buy = rules.purchase_quantity(cover.uncovered, product.margin_pct, product.pack_size)
+    # Buying covers every uncovered unit; what it buys beyond them is spare too.
+    spare_after = cover.spare + buy - cover.uncovered
+    return buy + rules.reorder_top_up(
+        level.available,
+        spare_after,
+        product.reorder_point,
+        product.reorder_quantity,
+        product.pack_size,
+    )
+
+
+async def replenish(
+    session: AsyncSession,
+    location_id: int,
+    product_ids: Iterable[int],
+    *,
+    actor: str,
+    figures: dict[int, levels.Level] | None = None,
+) -> None:
+    """Add what the rule buys to each supplier's draft for this location.
+
+    `figures` are the products' locked figures when the caller has them already.
+    """
+    ids = sorted(set(product_ids))
+    products = {p: s for p, s in (await sellables_by_id(session, ids)).items() if s.supplier_id}
+    if not products:
+        return
+    if figures is None:
+        figures = await levels.lock_levels(session, location_id, products)
+    buys = [
+        Purchase(p, products[p].sku, cast(int, products[p].supplier_id), quantity)
+        for p in sorted(products)
+        if (quantity := purchases(products[p], figures[p])) > 0
+    ]
+    if buys:
+        await add_to_drafts(session, location_id, buys, actor=actor)
+
+
+async def replenish_everywhere(session: AsyncSession, product_id: int, *, actor: str) -> None:
+    """Run the rule for one product at every location that stocks it."""
+    for location_id in await levels.locations_of(session, product_id):
+        await replenish(session, location_id, [product_id], actor=actor)
+
+
+async def add_to_drafts(
+    session: AsyncSession, location_id: int, buys: list[Purchase], *, actor: str
+) -> None:
+    """Put purchases on each supplier's open draft for the location, creating it if need be,
+    and count them as incoming."""
+    drafts = await _drafts(session, location_id, sorted({b.supplier_id for b in buys}))
+    now = utcnow()
+    upsert = insert_for(session, _PO_LINES).values(
+        purchase_order_id=bindparam("po"),
+        product_id=bindparam("product_id"),
+        sku=bindparam("sku"),
+        quantity_ordered=bindparam("quantity"),
+        quantity_received=0,
+    )
+    await session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["purchase_order_id", "product_id"],
+            set_={
+                "quantity_ordered": _PO_LINES.c.quantity_ordered + upsert.excluded.quantity_ordered
+            },
+        ),
+        [
+            {
+                "po": drafts[b.supplier_id],
+                "product_id": b.product_id,
+                "sku": b.sku,
+                "quantity": b.quantity,
+            }
+            for b in buys
+        ],
+    )
+    await levels.change_levels(
+        session, location_id, [levels.LevelChange(b.product_id, incoming=b.quantity) for b in buys]
+    )
+    per_po: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for b in buys:
+        per_po[drafts[b.supplier_id]].append({"sku": b.sku, "quantity": b.quantity})
+    await session.execute(update(_POS).where(_POS.c.id.in_(sorted(per_po))).values(updated_at=now))
+    await session.execute(
+        insert(_PO_EVENTS),
+        [
+            {
+                "purchase_order_id": po,
+                "type": "lines_added",
+                "from_status": None,
+                "to_status": None,
+                "cause": "replenishment",
+                "actor": actor,
+                "data": {"lines": lines},
+                "created_at": now,
+            }
+            for po, lines in sorted(per_po.items())
+        ],
+    )
+    auto = set((await session.execute(_AUTO_SEND, {"supplier_ids": sorted(drafts)})).scalars())
+    if auto:
+        from_auto = [drafts[s] for s in sorted(auto)]
+        await send_drafts(session, from_auto, actor=actor, cause="sent automatically")
+
+
+async def _drafts(
+    session: AsyncSession, location_id: int, supplier_ids: list[int]
+) -> dict[int, int]:
+    """The open draft of each supplier at the location, by supplier; created when missing."""
+    now = utcnow()
+    await session.execute(
+        insert_for(session, _POS)
+        .values(
+            supplier_id=bindparam("supplier_id"),
+            location_id=location_id,
+            status="draft",
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["supplier_id", "location_id"], index_where=_DRAFT),
+        [{"supplier_id": s} for s in supplier_ids],
+    )
+    rows = await session.execute(
+        _DRAFTS, {"location_id": location_id, "supplier_ids": supplier_ids}
+    )
+    return {row.supplier_id: row.id for row in rows}
+
+
+async def send_drafts(session: AsyncSession, po_ids: list[int], *, actor: str, cause: str) -> None:
+    """Freeze these drafts as sent; the `sent` event is what reaches the supplier."""
+    now = utcnow()
+    sent = list(
+        (
+            await session.execute(
+                update(_POS)
+                .where(_POS.c.id.in_(po_ids), _POS.c.status == "draft")
+                .values(status="sent", sent_at=now, updated_at=now)
+                .returning(_POS.c.id)
+            )
+        ).scalars()
+    )
+    if sent:
+        await session.execute(
+            insert(_PO_EVENTS),
+            [
+                {
+                    "purchase_order_id": po,
+                    "type": "sent",
+                    "from_status": "draft",
+                    "to_status": "sent",
+                    "cause": cause,
+                    "actor": actor,
+                    "data": None,
+                    "created_at": now,
+                }
+                for po in sorted(sent)
+            ],
+        )

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from galley.catalog.schemas import MAX_UNITS, SKU_PATTERN, TEXT_PATTERN
+from galley.inventory.schemas import CODE_PATTERN
+from galley.money import Money
+from galley.purchasing.rules import POStatus
+
+EMAIL_PATTERN = r"^[^@\s\x00]{1,64}@[^@\s\x00]{1,255}$"
+URL_PATTERN = r"^https?://[^\s\x00]{1,2000}$"
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+
+
+class SupplierCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=1, max_length=200, pattern=TEXT_PATTERN, examples=["Roastery"])
+    email: str | None = Field(default=None, max_length=320, pattern=EMAIL_PATTERN)
+    webhook_url: str | None = Field(default=None, max_length=2000, pattern=URL_PATTERN)
+    lead_time_days: int = Field(ge=0, le=365, examples=[3])
+    currency: str = Field(pattern=CURRENCY_PATTERN, examples=["EUR"])
+    auto_send: bool = Field(
+        default=False, description="Send each draft purchase order as soon as it changes."
+    )
+
+
+class SupplierPatch(BaseModel):
+    """Only the fields sent change; `email: null` and `webhook_url: null` clear them."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(default=None, min_length=1, max_length=200, pattern=TEXT_PATTERN)  # type: ignore[assignment]
+    email: str | None = Field(default=None, max_length=320, pattern=EMAIL_PATTERN)
+    webhook_url: str | None = Field(default=None, max_length=2000, pattern=URL_PATTERN)
+    lead_time_days: int = Field(default=None, ge=0, le=365)  # type: ignore[assignment]
+    currency: str = Field(default=None, pattern=CURRENCY_PATTERN)  # type: ignore[assignment]
+    auto_send: bool = None  # type: ignore[assignment]
+
+
+class SupplierOut(BaseModel):
+    id: str
+    name: str
+    email: str | None
+    webhook_url: str | None
+    lead_time_days: int
+    currency: str
+    auto_send: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class PurchaseLineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    sku: str = Field(pattern=SKU_PATTERN)
+    quantity: int = Field(ge=0, le=MAX_UNITS, description="0 takes the line off a draft.")
+    unit_cost: Money | None = None
+
+
+class PurchaseOrderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    supplier: str = Field(pattern=r"^[1-9][0-9]{0,17}$")
+    location: str = Field(pattern=CODE_PATTERN)
+    lines: list[PurchaseLineRequest] = Field(min_length=1, max_length=500)
+
+
+class PurchaseOrderPatch(BaseModel):
+    """Set the quantity (and cost) of each SKU named; other lines stay as they are."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    lines: list[PurchaseLineRequest] = Field(min_length=1, max_length=500)
+
+
+class PurchaseLineOut(BaseModel):
+    sku: str
+    quantity_ordered: int
+    quantity_received: int
+    unit_cost: Money | None
+
+
+class PurchaseOrderOut(BaseModel):
+    id: str
+    supplier: str
+    location: str
+    status: POStatus
+    lines: list[PurchaseLineOut]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    sent_at: dt.datetime | None
+
+
+class ReceiptLine(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    sku: str = Field(pattern=SKU_PATTERN)
+    quantity: int = Field(ge=1, le=MAX_UNITS)
+
+
+class ReceiptCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    lines: list[ReceiptLine] = Field(min_length=1, max_length=500)
+    allow_over_receipt: bool = False
+
+
+class PlanItem(BaseModel):
+    sku: str
+    location: str
+    supplier: str | None
+    backordered: int
+    incoming: int
+    spare: int
+    uncovered: int
+    to_buy: int = Field(description="What the rule would add to a draft now.")
