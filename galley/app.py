@@ -16,6 +16,7 @@ from galley.http.middleware import BodyLimit, RequestContext
 from galley.inventory.api import locations, stock
 from galley.logs import configure_logging
 from galley.orders.api import router as orders
+from galley.purchasing.api import plan_router, po_router, supplier_router
 
 DESCRIPTION = """Orders, stock, backorders and fulfilment for shops and kitchens.
 
@@ -48,7 +49,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(operations.router)
     if settings.metrics_enabled:
         app.include_router(operations.metrics_router)
-    for router in (locations, products, stock, orders):
+    for router in (
+        locations,
+        products,
+        stock,
+        orders,
+        supplier_router,
+        po_router,
+        plan_router,
+    ):
         app.include_router(router)
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -55,3 +55,22 @@ async def everything(client: httpx.AsyncClient) -> dict[str, Any]:
         assert response.status_code == 200, response.text
         found[path] = response.json()["data"]
     return found
+
+
+async def supplier(client: httpx.AsyncClient, name: str = "Roastery", **extra: Any) -> str:
+    body = {"name": name, "lead_time_days": 2, "currency": "EUR"} | extra
+    response = await client.post("/v1/suppliers", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def purchase_orders(client: httpx.AsyncClient, **params: str) -> list[dict[str, Any]]:
+    response = await client.get("/v1/purchase-orders", params=params)
+    assert response.status_code == 200, response.text
+    return list(response.json()["data"])
+
+
+async def receive(client: httpx.AsyncClient, po_id: str, *lines: tuple[str, int]) -> None:
+    body = {"lines": [{"sku": s, "quantity": q} for s, q in lines]}
+    response = await client.post(f"/v1/purchase-orders/{po_id}/receipts", json=body)
+    assert response.status_code == 201, response.text

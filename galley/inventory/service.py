@@ -109,8 +109,15 @@ def _filtered(stmt: AnySelect, sku: str | None, location: str | None) -> AnySele
 
 
 async def list_stock(
-    session: AsyncSession, *, sku: str | None, location: str | None, cursor: str | None, limit: int
+    session: AsyncSession,
+    *,
+    sku: str | None,
+    location: str | None,
+    cursor: str | None,
+    limit: int,
+    unsourced: bool = False,
 ) -> tuple[list[StockLevelOut], str | None]:
+    """Stock levels; `unsourced` keeps only shortfalls of products without a supplier."""
     stmt = _filtered(
         select(*_LEVEL_COLUMNS)
         .join(Product, Product.id == StockLevel.product_id)
@@ -118,6 +125,10 @@ async def list_stock(
         sku,
         location,
     )
+    if unsourced:
+        stmt = stmt.where(
+            Product.supplier_id.is_(None), StockLevel.backordered > StockLevel.incoming
+        )
     rows, next_cursor = await fetch_page(session, stmt, StockLevel.id, cursor, limit)
     return [_level_view(row) for row in rows], next_cursor
 

@@ -15,11 +15,13 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from galley.catalog.service import Sellable, sellables_by_id
+from galley.catalog.service import Sellable, sellables, sellables_by_id
 from galley.db import insert_for, utcnow
 from galley.inventory import levels
+from galley.inventory import service as inventory
 from galley.purchasing import rules
 from galley.purchasing.models import PurchaseOrder, PurchaseOrderEvent, PurchaseOrderLine, Supplier
+from galley.purchasing.schemas import PlanItem
 
 _POS = cast(Table, PurchaseOrder.__table__)
 _PO_LINES = cast(Table, PurchaseOrderLine.__table__)
@@ -90,7 +92,7 @@ async def replenish(
         if (quantity := purchases(products[p], figures[p])) > 0
     ]
     if buys:
-        await add_to_drafts(session, location_id, buys, actor=actor)
+        await add_to_drafts(session, location_id, buys, actor=actor, cause="replenishment")
 
 
 async def replenish_everywhere(session: AsyncSession, product_id: int, *, actor: str) -> None:
@@ -100,7 +102,7 @@ async def replenish_everywhere(session: AsyncSession, product_id: int, *, actor:
 
 
 async def add_to_drafts(
-    session: AsyncSession, location_id: int, buys: list[Purchase], *, actor: str
+    session: AsyncSession, location_id: int, buys: list[Purchase], *, actor: str, cause: str
 ) -> None:
     """Put purchases on each supplier's open draft for the location, creating it if need be,
     and count them as incoming."""
@@ -145,7 +147,7 @@ async def add_to_drafts(
                 "type": "lines_added",
                 "from_status": None,
                 "to_status": None,
-                "cause": "replenishment",
+                "cause": cause,
                 "actor": actor,
                 "data": {"lines": lines},
                 "created_at": now,
@@ -212,3 +214,32 @@ async def send_drafts(session: AsyncSession, po_ids: list[int], *, actor: str, c
                 for po in sorted(sent)
             ],
         )
+
+
+async def plan(
+    session: AsyncSession, *, sku: str | None, location: str | None, cursor: str | None, limit: int
+) -> tuple[list[PlanItem], str | None]:
+    """Per SKU and location: what waits, what is on its way, and what the rule buys now."""
+    stock, next_cursor = await inventory.list_stock(
+        session, sku=sku, location=location, cursor=cursor, limit=limit
+    )
+    products = await sellables(session, {level.sku for level in stock})
+    items = []
+    for level in stock:
+        product = products[level.sku]
+        figures = levels.Level(
+            product.id, level.on_hand, level.reserved, level.backordered, level.incoming
+        )
+        items.append(
+            PlanItem(
+                sku=level.sku,
+                location=level.location,
+                supplier=None if product.supplier_id is None else str(product.supplier_id),
+                backordered=level.backordered,
+                incoming=level.incoming,
+                spare=level.spare,
+                uncovered=figures.cover.uncovered,
+                to_buy=purchases(product, figures),
+            )
+        )
+    return items, next_cursor

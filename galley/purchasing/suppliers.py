@@ -51,9 +51,16 @@ async def supplier_pk(session: AsyncSession, supplier_id: str | None, *, field: 
     """The key of a supplier a request body names (None stays None); 422 when unknown."""
     if supplier_id is None:
         return None
+    return (await get_supplier_for_body(session, supplier_id, field=field)).id
+
+
+async def get_supplier_for_body(
+    session: AsyncSession, supplier_id: str, *, field: str = "supplier"
+) -> Supplier:
+    """The supplier a request body names; 422 when there is none."""
     found = (
-        await session.execute(select(Supplier.id).where(Supplier.id == _pk(supplier_id)))
-    ).scalar()
+        await session.execute(select(Supplier).where(Supplier.id == _pk(supplier_id)))
+    ).scalar_one_or_none()
     if found is None:
         raise InvalidRequest(
             f"There is no supplier {supplier_id}.",

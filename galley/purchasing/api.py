@@ -1,0 +1,244 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from galley.catalog.schemas import SKU_PATTERN
+from galley.errors import problem_responses
+from galley.http.deps import Actor
+from galley.http.etags import check_if_match, resource_response
+from galley.http.paging import Cursor, Limit, Page
+from galley.http.routing import GalleyRoute, Session
+from galley.inventory import service as inventory
+from galley.inventory.schemas import CODE_PATTERN, StockLevelOut
+from galley.orders.backorders import stock_arrived
+from galley.orders.schemas import CancelRequest
+from galley.purchasing import purchase_orders, replenishment, suppliers
+from galley.purchasing.receiving import receive
+from galley.purchasing.rules import POStatus
+from galley.purchasing.schemas import (
+    PlanItem,
+    PurchaseOrderCreate,
+    PurchaseOrderOut,
+    PurchaseOrderPatch,
+    ReceiptCreate,
+    SupplierCreate,
+    SupplierOut,
+    SupplierPatch,
+)
+
+supplier_router = APIRouter(prefix="/v1/suppliers", tags=["suppliers"], route_class=GalleyRoute)
+po_router = APIRouter(
+    prefix="/v1/purchase-orders", tags=["purchase orders"], route_class=GalleyRoute
+)
+plan_router = APIRouter(prefix="/v1/replenishment", tags=["replenishment"], route_class=GalleyRoute)
+
+IdPath = Annotated[str, Path(pattern=r"^[1-9][0-9]{0,17}$", description="The resource's `id`.")]
+_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Not modified"}}
+
+
+# ---- suppliers ---------------------------------------------------------------------------
+
+
+@supplier_router.post(
+    "",
+    status_code=201,
+    response_model=SupplierOut,
+    responses=problem_responses(400, 413, 415, 422),
+)
+async def create_supplier(body: SupplierCreate, session: Session, request: Request) -> Response:
+    supplier = await suppliers.create_supplier(session, body)
+    return resource_response(
+        request,
+        suppliers.view(supplier),
+        status_code=201,
+        headers={"Location": f"/v1/suppliers/{supplier.id}"},
+    )
+
+
+@supplier_router.get("", response_model=Page[SupplierOut], responses=problem_responses(422))
+async def list_suppliers(
+    session: Session, limit: Limit = 50, cursor: Cursor = None
+) -> Page[SupplierOut]:
+    found, next_cursor = await suppliers.list_suppliers(session, cursor, limit)
+    return Page(data=[suppliers.view(s) for s in found], next_cursor=next_cursor)
+
+
+@supplier_router.get(
+    "/{supplier_id}",
+    response_model=SupplierOut,
+    responses={**_NOT_MODIFIED, **problem_responses(404, 422)},
+)
+async def get_supplier(supplier_id: IdPath, session: Session, request: Request) -> Response:
+    supplier = await suppliers.get_supplier(session, supplier_id)
+    return resource_response(request, suppliers.view(supplier))
+
+
+@supplier_router.patch(
+    "/{supplier_id}",
+    response_model=SupplierOut,
+    responses=problem_responses(400, 404, 412, 413, 415, 422),
+)
+async def update_supplier(
+    supplier_id: IdPath, body: SupplierPatch, session: Session, request: Request
+) -> Response:
+    supplier = await suppliers.get_supplier(session, supplier_id, for_update=True)
+    check_if_match(request, suppliers.view(supplier))
+    supplier = await suppliers.update_supplier(session, supplier, body)
+    return resource_response(request, suppliers.view(supplier))
+
+
+# ---- purchase orders ---------------------------------------------------------------------
+
+
+@po_router.get("", response_model=Page[PurchaseOrderOut], responses=problem_responses(422))
+async def list_purchase_orders(
+    session: Session,
+    status: POStatus | None = None,
+    supplier: str | None = Query(default=None, pattern=r"^[1-9][0-9]{0,17}$"),
+    location: str | None = Query(default=None, pattern=CODE_PATTERN),
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[PurchaseOrderOut]:
+    found, next_cursor = await purchase_orders.list_purchase_orders(
+        session, status=status, supplier=supplier, location=location, cursor=cursor, limit=limit
+    )
+    return Page(data=found, next_cursor=next_cursor)
+
+
+@po_router.post(
+    "",
+    status_code=201,
+    response_model=PurchaseOrderOut,
+    responses={
+        200: {"model": PurchaseOrderOut, "description": "Added to the open draft"},
+        **problem_responses(400, 413, 415, 422),
+    },
+    summary="Buy by hand: the lines go onto the supplier's draft for the location",
+)
+async def create_purchase_order(
+    body: PurchaseOrderCreate, session: Session, actor: Actor, request: Request
+) -> Response:
+    po_id, created = await purchase_orders.add_by_hand(session, body, actor=actor)
+    found = await purchase_orders.load(session, str(po_id))
+    return resource_response(
+        request,
+        purchase_orders.view(found),
+        status_code=201 if created else 200,
+        headers={"Location": f"/v1/purchase-orders/{po_id}"},
+    )
+
+
+@po_router.get(
+    "/{po_id}",
+    response_model=PurchaseOrderOut,
+    responses={**_NOT_MODIFIED, **problem_responses(404, 422)},
+)
+async def get_purchase_order(po_id: IdPath, session: Session, request: Request) -> Response:
+    return resource_response(
+        request, purchase_orders.view(await purchase_orders.load(session, po_id))
+    )
+
+
+@po_router.patch(
+    "/{po_id}",
+    response_model=PurchaseOrderOut,
+    responses=problem_responses(400, 404, 409, 412, 413, 415, 422),
+    summary="Edit a draft's lines",
+)
+async def edit_purchase_order(
+    po_id: IdPath, body: PurchaseOrderPatch, session: Session, actor: Actor, request: Request
+) -> Response:
+    check_if_match(request, purchase_orders.view(await purchase_orders.load(session, po_id)))
+    await purchase_orders.edit_draft(session, po_id, body.lines, actor=actor)
+    return resource_response(
+        request, purchase_orders.view(await purchase_orders.load(session, po_id))
+    )
+
+
+@po_router.post(
+    "/{po_id}/send", response_model=PurchaseOrderOut, responses=problem_responses(404, 409, 422)
+)
+async def send_purchase_order(po_id: IdPath, session: Session, actor: Actor) -> PurchaseOrderOut:
+    """`draft` → `sent`: frozen; later shortfalls collect on a new draft."""
+    await purchase_orders.send(session, po_id, actor=actor)
+    return purchase_orders.view(await purchase_orders.load(session, po_id))
+
+
+@po_router.post(
+    "/{po_id}/cancel",
+    response_model=PurchaseOrderOut,
+    responses=problem_responses(400, 404, 409, 413, 415, 422),
+)
+async def cancel_purchase_order(
+    po_id: IdPath, session: Session, actor: Actor, body: CancelRequest | None = None
+) -> PurchaseOrderOut:
+    """`draft` or `sent` → `cancelled`; what it was to bring is bought again at once."""
+    await purchase_orders.cancel(session, po_id, actor=actor, reason=body.reason if body else None)
+    return purchase_orders.view(await purchase_orders.load(session, po_id))
+
+
+@po_router.post(
+    "/{po_id}/receipts",
+    status_code=201,
+    response_model=PurchaseOrderOut,
+    responses=problem_responses(400, 404, 409, 413, 415, 422),
+    summary="Goods arrived: stock rises and goes to waiting orders, oldest first",
+)
+async def receive_goods(
+    po_id: IdPath, body: ReceiptCreate, session: Session, actor: Actor, request: Request
+) -> Response:
+    found = await receive(session, po_id, body, actor=actor)
+    await stock_arrived(
+        session,
+        found.order.location_id,
+        [line.product_id for line in found.lines],
+        actor=actor,
+        cause=f"purchase order {po_id} received",
+    )
+    return resource_response(
+        request,
+        purchase_orders.view(await purchase_orders.load(session, po_id)),
+        status_code=201,
+        headers={"Location": f"/v1/purchase-orders/{po_id}"},
+    )
+
+
+# ---- replenishment -----------------------------------------------------------------------
+
+SkuFilter = Query(default=None, pattern=SKU_PATTERN)
+LocationFilter = Query(default=None, pattern=CODE_PATTERN)
+
+
+@plan_router.get("/plan", response_model=Page[PlanItem], responses=problem_responses(422))
+async def replenishment_plan(
+    session: Session,
+    sku: str | None = SkuFilter,
+    location: str | None = LocationFilter,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[PlanItem]:
+    items, next_cursor = await replenishment.plan(
+        session, sku=sku, location=location, cursor=cursor, limit=limit
+    )
+    return Page(data=items, next_cursor=next_cursor)
+
+
+@plan_router.get(
+    "/unsourced",
+    response_model=Page[StockLevelOut],
+    responses=problem_responses(422),
+    summary="Backorders of products without a supplier: nothing buys them",
+)
+async def unsourced(
+    session: Session,
+    sku: str | None = SkuFilter,
+    location: str | None = LocationFilter,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[StockLevelOut]:
+    levels, next_cursor = await inventory.list_stock(
+        session, sku=sku, location=location, cursor=cursor, limit=limit, unsourced=True
+    )
+    return Page(data=levels, next_cursor=next_cursor)

@@ -1,0 +1,345 @@
+"""Purchase orders: reading them, creating and editing drafts by hand, sending, cancelling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from galley.catalog.service import sellables
+from galley.db import utcnow
+from galley.errors import FieldError, InvalidRequest
+from galley.http.paging import fetch_page
+from galley.inventory import levels
+from galley.inventory.models import Location
+from galley.inventory.service import location_id_for
+from galley.money import Money
+from galley.purchasing import rules, suppliers
+from galley.purchasing.errors import IllegalPurchaseOrderTransition, PurchaseOrderNotFound
+from galley.purchasing.models import PurchaseOrder, PurchaseOrderEvent, PurchaseOrderLine, Supplier
+from galley.purchasing.replenishment import Purchase, add_to_drafts, replenish, send_drafts
+from galley.purchasing.schemas import (
+    PurchaseLineOut,
+    PurchaseLineRequest,
+    PurchaseOrderCreate,
+    PurchaseOrderOut,
+)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    order: PurchaseOrder
+    supplier_currency: str
+    location: str
+    lines: list[PurchaseOrderLine]
+
+
+def view(po: Loaded) -> PurchaseOrderOut:
+    return PurchaseOrderOut(
+        id=str(po.order.id),
+        supplier=str(po.order.supplier_id),
+        location=po.location,
+        status=po.order.status,
+        lines=[
+            PurchaseLineOut(
+                sku=line.sku,
+                quantity_ordered=line.quantity_ordered,
+                quantity_received=line.quantity_received,
+                unit_cost=None
+                if line.unit_cost is None
+                else Money(amount=line.unit_cost, currency=po.supplier_currency),
+            )
+            for line in sorted(po.lines, key=lambda line: line.id)
+        ],
+        created_at=po.order.created_at,
+        updated_at=po.order.updated_at,
+        sent_at=po.order.sent_at,
+    )
+
+
+def _pk(po_id: str) -> int:
+    return int(po_id) if po_id.isdigit() and len(po_id) <= 18 else 0
+
+
+async def load(session: AsyncSession, po_id: str, *, for_update: bool = False) -> Loaded:
+    stmt = (
+        select(PurchaseOrder, Supplier.currency, Location.code)
+        .join(Supplier, Supplier.id == PurchaseOrder.supplier_id)
+        .join(Location, Location.id == PurchaseOrder.location_id)
+        .where(PurchaseOrder.id == _pk(po_id))
+    )
+    if for_update:
+        stmt = stmt.with_for_update(of=PurchaseOrder).execution_options(populate_existing=True)
+    found = (await session.execute(stmt)).one_or_none()
+    if found is None:
+        raise PurchaseOrderNotFound(po_id)
+    order, currency, code = found
+    lines = (
+        await session.execute(
+            select(PurchaseOrderLine)
+            .where(PurchaseOrderLine.purchase_order_id == order.id)
+            .execution_options(populate_existing=True)
+        )
+    ).scalars()
+    return Loaded(order, currency, code, list(lines))
+
+
+async def lock(session: AsyncSession, po_id: str) -> Loaded:
+    """The purchase order with its stock rows and then its own row locked, in that order."""
+    found = await load(session, po_id)
+    await levels.lock_levels(
+        session, found.order.location_id, [line.product_id for line in found.lines]
+    )
+    return await load(session, po_id, for_update=True)
+
+
+async def list_purchase_orders(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    supplier: str | None,
+    location: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[PurchaseOrderOut], str | None]:
+    stmt: Select[PurchaseOrder, str, str] = (
+        select(PurchaseOrder, Supplier.currency, Location.code)
+        .join(Supplier, Supplier.id == PurchaseOrder.supplier_id)
+        .join(Location, Location.id == PurchaseOrder.location_id)
+    )
+    if status is not None:
+        stmt = stmt.where(PurchaseOrder.status == status)
+    if supplier is not None:
+        stmt = stmt.where(PurchaseOrder.supplier_id == _pk(supplier))
+    if location is not None:
+        stmt = stmt.where(Location.code == location)
+    rows, next_cursor = await fetch_page(session, stmt, PurchaseOrder.id, cursor, limit)
+    ids = [order.id for order, _, _ in rows]
+    lines: dict[int, list[PurchaseOrderLine]] = {i: [] for i in ids}
+    if ids:
+        found = await session.execute(
+            select(PurchaseOrderLine).where(PurchaseOrderLine.purchase_order_id.in_(ids))
+        )
+        for line in found.scalars():
+            lines[line.purchase_order_id].append(line)
+    return [view(Loaded(o, cur, code, lines[o.id])) for o, cur, code in rows], next_cursor
+
+
+async def add_by_hand(
+    session: AsyncSession, request: PurchaseOrderCreate, *, actor: str
+) -> tuple[int, bool]:
+    """A manager's purchase: onto the supplier's draft for the location (created if none).
+
+    Returns the purchase order's key and whether it was created.
+    """
+    supplier = await suppliers.get_supplier_for_body(session, request.supplier)
+    location_id = await location_id_for(session, request.location, field="location")
+    products = await _products(session, request.lines, supplier.currency, allow_zero=False)
+    existing = await _draft_of(session, supplier.id, location_id)
+    await levels.lock_levels(session, location_id, [p for p, _ in products.values()])
+    buys = [
+        Purchase(product_id, line.sku, supplier.id, line.quantity)
+        for line in request.lines
+        for product_id, _ in [products[line.sku]]
+    ]
+    await add_to_drafts(session, location_id, buys, actor=actor, cause="added by hand")
+    po_id = await _draft_of(session, supplier.id, location_id)
+    if po_id is None:  # sent at once: the supplier sends drafts automatically
+        po_id = await _last_sent(session, supplier.id, location_id)
+    await _set_costs(session, po_id, request.lines, products)
+    return po_id, existing is None
+
+
+async def edit_draft(
+    session: AsyncSession, po_id: str, lines: Sequence[PurchaseLineRequest], *, actor: str
+) -> None:
+    """Set each named SKU's quantity on a draft (0 takes it off), then let the rule run."""
+    found = await load(session, po_id)
+    products = await _products(session, lines, found.supplier_currency, allow_zero=True)
+    location_id = found.order.location_id
+    await levels.lock_levels(session, location_id, [p for p, _ in products.values()])
+    found = await lock(session, po_id)
+    if found.order.status != "draft":
+        raise IllegalPurchaseOrderTransition(found.order.status, "edit")  # type: ignore[arg-type]
+    on_draft = {line.product_id: line for line in found.lines}
+    changes = []
+    for line in lines:
+        product_id, _ = products[line.sku]
+        current = on_draft.get(product_id)
+        before = current.quantity_ordered if current else 0
+        changes.append(levels.LevelChange(product_id, incoming=line.quantity - before))
+        if current is not None and line.quantity == 0:
+            await session.delete(current)
+        elif current is not None:
+            current.quantity_ordered = line.quantity
+        elif line.quantity:
+            session.add(
+                PurchaseOrderLine(
+                    purchase_order_id=found.order.id,
+                    product_id=product_id,
+                    sku=line.sku,
+                    quantity_ordered=line.quantity,
+                    quantity_received=0,
+                )
+            )
+    await session.flush()
+    await levels.change_levels(session, location_id, changes)
+    await _set_costs(session, found.order.id, lines, products)
+    record_event(
+        session,
+        found.order.id,
+        "edited",
+        None,
+        None,
+        "edited by hand",
+        actor,
+        {"lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines]},
+    )
+    found.order.updated_at = utcnow()
+    await session.flush()
+    await replenish(session, location_id, [p for p, _ in products.values()], actor=actor)
+
+
+async def send(session: AsyncSession, po_id: str, *, actor: str) -> None:
+    found = await load(session, po_id, for_update=True)
+    _require(found, "send")
+    await send_drafts(session, [found.order.id], actor=actor, cause="sent by hand")
+
+
+async def cancel(session: AsyncSession, po_id: str, *, actor: str, reason: str | None) -> None:
+    """Nothing more comes of it: incoming falls, and the rule buys the demand elsewhere."""
+    found = await lock(session, po_id)
+    target = _require(found, "cancel")
+    outstanding = [
+        (line.product_id, max(0, line.quantity_ordered - line.quantity_received))
+        for line in found.lines
+    ]
+    await levels.change_levels(
+        session,
+        found.order.location_id,
+        [levels.LevelChange(p, incoming=-n) for p, n in outstanding],
+    )
+    record_event(
+        session,
+        found.order.id,
+        "status_changed",
+        found.order.status,
+        target,
+        reason or "cancelled",
+        actor,
+        None,
+    )
+    found.order.status = target
+    found.order.updated_at = utcnow()
+    await session.flush()
+    await replenish(session, found.order.location_id, [p for p, _ in outstanding], actor=actor)
+
+
+def _require(found: Loaded, action: rules.POAction) -> rules.POStatus:
+    current: rules.POStatus = found.order.status  # type: ignore[assignment]
+    try:
+        return rules.next_po_status(current, action)
+    except rules.IllegalPOTransition:
+        raise IllegalPurchaseOrderTransition(current, action) from None
+
+
+def record_event(
+    session: AsyncSession,
+    po_id: int,
+    kind: str,
+    from_status: str | None,
+    to_status: str | None,
+    cause: str,
+    actor: str,
+    data: dict[str, object] | None,
+) -> None:
+    session.add(
+        PurchaseOrderEvent(
+            purchase_order_id=po_id,
+            type=kind,
+            from_status=from_status,
+            to_status=to_status,
+            cause=cause,
+            actor=actor,
+            data=data,
+            created_at=utcnow(),
+        )
+    )
+
+
+async def _products(
+    session: AsyncSession, lines: Sequence[PurchaseLineRequest], currency: str, *, allow_zero: bool
+) -> dict[str, tuple[int, int | None]]:
+    """Each line's product key and unit cost, or a 422 naming every bad line."""
+    found = await sellables(session, [line.sku for line in lines])
+    errors: list[FieldError] = []
+    seen: set[str] = set()
+    for index, line in enumerate(lines):
+        if line.sku in seen:
+            errors.append(FieldError(field=f"lines[{index}].sku", message="on an earlier line"))
+        elif line.sku not in found:
+            errors.append(FieldError(field=f"lines[{index}].sku", message="unknown SKU"))
+        elif line.quantity == 0 and not allow_zero:
+            errors.append(
+                FieldError(field=f"lines[{index}].quantity", message="must be at least 1")
+            )
+        elif line.unit_cost is not None and line.unit_cost.currency != currency:
+            errors.append(
+                FieldError(
+                    field=f"lines[{index}].unit_cost.currency", message=f"must be {currency}"
+                )
+            )
+        seen.add(line.sku)
+    if errors:
+        raise InvalidRequest(f"{len(errors)} of the lines cannot be purchased.", errors)
+    return {
+        line.sku: (found[line.sku].id, line.unit_cost.amount if line.unit_cost else None)
+        for line in lines
+    }
+
+
+async def _set_costs(
+    session: AsyncSession,
+    po_id: int,
+    lines: Sequence[PurchaseLineRequest],
+    products: dict[str, tuple[int, int | None]],
+) -> None:
+    costs = {products[line.sku][0]: products[line.sku][1] for line in lines if line.unit_cost}
+    if not costs:
+        return
+    found = await session.execute(
+        select(PurchaseOrderLine).where(
+            PurchaseOrderLine.purchase_order_id == po_id,
+            PurchaseOrderLine.product_id.in_(list(costs)),
+        )
+    )
+    for line in found.scalars():
+        line.unit_cost = costs[line.product_id]
+    await session.flush()
+
+
+async def _draft_of(session: AsyncSession, supplier_id: int, location_id: int) -> int | None:
+    return (
+        await session.execute(
+            select(PurchaseOrder.id).where(
+                PurchaseOrder.supplier_id == supplier_id,
+                PurchaseOrder.location_id == location_id,
+                PurchaseOrder.status == "draft",
+            )
+        )
+    ).scalar()
+
+
+async def _last_sent(session: AsyncSession, supplier_id: int, location_id: int) -> int:
+    return (
+        await session.execute(
+            select(PurchaseOrder.id)
+            .where(
+                PurchaseOrder.supplier_id == supplier_id, PurchaseOrder.location_id == location_id
+            )
+            .order_by(PurchaseOrder.id.desc())
+            .limit(1)
+        )
+    ).scalar_one()

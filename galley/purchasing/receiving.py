@@ -1,0 +1,97 @@
+"""Receiving goods against a purchase order."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from galley.db import utcnow
+from galley.errors import FieldError, InvalidRequest
+from galley.inventory import levels
+from galley.purchasing import rules
+from galley.purchasing.errors import IllegalPurchaseOrderTransition, OverReceipt
+from galley.purchasing.purchase_orders import Loaded, lock, record_event
+from galley.purchasing.schemas import ReceiptCreate
+
+
+async def receive(
+    session: AsyncSession, po_id: str, receipt: ReceiptCreate, *, actor: str
+) -> Loaded:
+    """Raise on_hand by what arrived (ledger `received`), lower incoming by what was
+    outstanding, and move the purchase order on. The caller then hands the new stock to
+    waiting orders."""
+    found = await lock(session, po_id)
+    current: rules.POStatus = found.order.status  # type: ignore[assignment]
+    if current not in rules.RECEIVABLE:
+        raise IllegalPurchaseOrderTransition(current, "receive against")
+    on_order = {line.sku: line for line in found.lines}
+    _check_lines(receipt, on_order)
+    over = [
+        {
+            "sku": line.sku,
+            "ordered": on_order[line.sku].quantity_ordered,
+            "received": on_order[line.sku].quantity_received,
+            "arriving": line.quantity,
+        }
+        for line in receipt.lines
+        if on_order[line.sku].quantity_received + line.quantity
+        > on_order[line.sku].quantity_ordered
+    ]
+    if over and not receipt.allow_over_receipt:
+        raise OverReceipt(over)
+
+    changes = []
+    for arrival in receipt.lines:
+        line = on_order[arrival.sku]
+        outstanding = max(0, line.quantity_ordered - line.quantity_received)
+        line.quantity_received += arrival.quantity
+        changes.append(
+            levels.LevelChange(
+                line.product_id,
+                on_hand=arrival.quantity,
+                incoming=-min(outstanding, arrival.quantity),
+            )
+        )
+    location_id = found.order.location_id
+    await levels.change_levels(session, location_id, changes)
+    await levels.write_ledger(
+        session,
+        location_id,
+        [(c.product_id, c.on_hand) for c in changes],
+        reason="received",
+        reference=f"purchase_order:{found.order.id}",
+        actor=actor,
+    )
+    target = rules.status_after_receipt(
+        [(line.quantity_ordered, line.quantity_received) for line in found.lines]
+    )
+    record_event(
+        session,
+        found.order.id,
+        "received",
+        current,
+        target,
+        "goods received",
+        actor,
+        {"lines": [{"sku": a.sku, "quantity": a.quantity} for a in receipt.lines]},
+    )
+    found.order.status = target
+    found.order.updated_at = utcnow()
+    await session.flush()
+    return found
+
+
+def _check_lines(receipt: ReceiptCreate, on_order: Mapping[str, object]) -> None:
+    errors = []
+    seen: set[str] = set()
+    for index, line in enumerate(receipt.lines):
+        if line.sku in seen:
+            errors.append(FieldError(field=f"lines[{index}].sku", message="on an earlier line"))
+        elif line.sku not in on_order:
+            errors.append(
+                FieldError(field=f"lines[{index}].sku", message="not on this purchase order")
+            )
+        seen.add(line.sku)
+    if errors:
+        raise InvalidRequest(f"{len(errors)} of the receipt's lines do not fit the order.", errors)
