@@ -1,40 +1,21 @@
-"""`galley demo`: fill an empty database with a small, realistic shop.
-
-Everything goes through the services, as a client of the API would: locations, products,
-stock adjustments, orders and their transitions, all with "demo" as the actor. A seeded
-random source makes every run build the same shop.
-"""
+"""What the demo shop sells and who it buys from: plain data, turned into requests."""
 
 from __future__ import annotations
 
 import random
-from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from galley.catalog import service as catalog
-from galley.catalog.schemas import ProductCreate
-from galley.config import Settings
-from galley.db import Database
-from galley.inventory import service as inventory
+from galley.catalog.schemas import ProductCreate, Replenishment
 from galley.inventory.schemas import LocationCreate
 from galley.money import Price
-from galley.orders import views
-from galley.orders.lifecycle import transition
-from galley.orders.placing import place_order
-from galley.orders.rules import Action, Status
-from galley.orders.schemas import LineRequest, OrderCreate
+from galley.purchasing.schemas import SupplierCreate
 
-ACTOR = "demo"
 KITCHEN, SHOP = "KITCHEN", "SHOP"
 LOCATIONS = (
     LocationCreate(code=KITCHEN, name="Central kitchen"),
     LocationCreate(code=SHOP, name="Shop counter"),
 )
-# Products per transaction: few commits keep SQLite quick; the bar still moves per product.
-BATCH = 50
 
 # code | name | unit | sizes | price of the first size in minor units | description (optional)
 _LINES = """
@@ -132,26 +113,82 @@ KCP | Reusable cup | pcs | 1 | 1590 |
 TOT | Canvas tote bag | pcs | 1 | 1290 |
 """
 
-# The status a demo order is taken to once it is confirmed, the actions that take it there,
-# and how often: most orders in a shop's history are done.
-_PATHS: dict[Status, tuple[Action, ...]] = {
-    "confirmed": (),
-    "preparing": ("start",),
-    "ready": ("start", "ready"),
-    "completed": ("start", "ready", "complete"),
-    "cancelled": ("cancel",),
+
+@dataclass(frozen=True)
+class _Supplier:
+    name: str
+    email: str | None
+    lead_time_days: int
+    auto_send: bool = False
+
+
+# Each supplier by the kind of goods it sells. The roastery's drafts go out as soon as a
+# shortfall lands on them (auto_send); the others wait for the buyer's morning round.
+_SUPPLIERS = {
+    "roastery": _Supplier(
+        "Northbank Coffee Roasters", "orders@northbank-roasters.example", 2, True
+    ),
+    "bakery": _Supplier("Mill Lane Bakery", "wholesale@milllane-bakery.example", 1),
+    "grocer": _Supplier("Harbour Fine Foods", "orders@harbour-finefoods.example", 2),
+    "drinks": _Supplier("Riverside Drinks Distribution", None, 3),
+    "packaging": _Supplier("Boxwell Packaging Wholesale", None, 7),
 }
-_WEIGHTS = (3, 2, 2, 6, 1)
-_CANCEL_REASONS = ("customer changed their mind", "not collected", "ordered twice by mistake")
-_NOTES = ("No nuts, please.", "Pick-up at 12:30.", "Catering for twelve.", "Gift wrap, please.")
+# The lines each supplier sells. Lines in none of them are cooked in the kitchen or bought
+# now and then by hand (mugs, totes): nothing buys them, so their shortfalls stay unsourced.
+_SOURCES = {
+    "roastery": "ESP FIL DEC CLD GRT EGT CHM CHA MAT GRD CAP MCH HOT SYV SYC SYH",
+    "bakery": "CRO PAC CIN BGL MUF CKI BRN CHC CAK BAN SCN PIZ RYE SOU BAG FOC",
+    "grocer": "GRA YOG HUM OLV PES MOZ PAR CHE BUT CRM EGG SMN PRS AVO LMN BSL TOM CHK TAH "
+    "PEA OIL VIN HON JAM SPG RIC FLR SUG SLT CHO ALM MLK OAT",
+    "drinks": "LEM GNB JCE WAT KOM BEE CID WIN",
+    "packaging": "CUP LID BOX NAP FLT STR CBG",
+}
+# Bought by the case: how much of the line's unit one case holds. A size is bought in the
+# number of its packs that fill a case (cups: 20 packs of 50, 10 of 100, 2 of 500).
+_CASES = {
+    "CUP": 1000,
+    "LID": 1000,
+    "NAP": 2000,
+    "FLT": 1000,
+    "STR": 1000,
+    "BOX": 200,
+    "CBG": 250,
+    "CRO": 12,
+    "PAC": 12,
+    "CIN": 12,
+    "KOM": 24 * 330,
+    "CID": 24 * 330,
+    "WIN": 6 * 750,
+}
+# Everyday consumables kept in stock whether or not anyone waits: (reorder point, reorder
+# quantity) of the line's smallest size, the one the counter goes through.
+_REORDER = {"MLK": (12, 24), "OAT": (6, 12), "CUP": (10, 20), "LID": (10, 20), "EGG": (4, 8)}
+# Never promised when sold out: the wine is a limited allocation, the matcha a seasonal harvest.
+_NO_BACKORDER = {"WIN", "MAT"}
+
+
+def suppliers(currency: str) -> dict[str, SupplierCreate]:
+    """The shop's suppliers, by the kind of goods they sell."""
+    return {
+        kind: SupplierCreate(
+            name=supplier.name,
+            email=supplier.email,
+            lead_time_days=supplier.lead_time_days,
+            currency=currency,
+            auto_send=supplier.auto_send,
+        )
+        for kind, supplier in _SUPPLIERS.items()
+    }
 
 
 @dataclass(frozen=True)
 class _Item:
+    code: str
     sku: str
     name: str
     price: int
     description: str | None
+    replenishment: Replenishment
 
 
 def _items() -> list[_Item]:
@@ -163,7 +200,16 @@ def _items() -> list[_Item]:
             # Bigger packs cost less per unit; prices end in a round ten.
             scaled = 10 * round(int(price) * (amount / amounts[0]) ** 0.85 / 10)
             label = _size(amount, unit)
-            items.append(_Item(f"{code}-{amount}", f"{name}{label}", scaled, description or None))
+            items.append(
+                _Item(
+                    code,
+                    f"{code}-{amount}",
+                    f"{name}{label}",
+                    scaled,
+                    description or None,
+                    _replenishment(code, amount, smallest=amount == amounts[0]),
+                )
+            )
     return items
 
 
@@ -174,112 +220,40 @@ def _size(amount: int, unit: str) -> str:
     return f" {amount} {unit}" if amount < 1000 else f" {amount / 1000:g} {big}"
 
 
-def _catalogue(count: int, currency: str, rng: random.Random) -> list[ProductCreate]:
-    """`count` products: a mixed pick of the lines above, then numbered editions of them."""
+def _replenishment(code: str, amount: int, *, smallest: bool) -> Replenishment:
+    reorder_point, reorder_quantity = _REORDER.get(code, (None, None)) if smallest else (None, None)
+    return Replenishment(
+        allow_backorder=code not in _NO_BACKORDER,
+        pack_size=max(1, _CASES.get(code, 0) // amount),
+        reorder_point=reorder_point,
+        reorder_quantity=reorder_quantity,
+    )
+
+
+def products(
+    count: int, currency: str, rng: random.Random, supplier_ids: Mapping[str, int]
+) -> list[ProductCreate]:
+    """`count` products: a mixed pick of the lines above, then numbered editions of them.
+
+    `supplier_ids` holds the key of each supplier by the kind of goods it sells.
+    """
+    source = {code: kind for kind, codes in _SOURCES.items() for code in codes.split()}
     items = _items()
     picks = sorted(rng.sample(range(len(items)), min(count, len(items))))
-    products = []
+    catalogue = []
     for n in range(count):
         edition, index = (0, picks[n]) if n < len(picks) else divmod(n, len(items))
         item = items[index]
-        products.append(
+        kind = source.get(item.code)
+        catalogue.append(
             ProductCreate(
                 sku=item.sku + (f"-E{edition}" if edition else ""),
                 name=item.name + (f", edition {edition + 1}" if edition else ""),
                 description=item.description,
                 price=Price(amount=item.price, currency=currency),
                 active=n % 40 != 39,  # one in forty is discontinued: listed, no longer sold
+                supplier=None if kind is None else str(supplier_ids[kind]),
+                replenishment=item.replenishment,
             )
         )
-    return products
-
-
-async def is_empty(settings: Settings) -> bool:
-    database = Database(settings)
-    try:
-        async with database.transaction(read_only=True) as session:
-            products, _ = await catalog.list_products(
-                session, q=None, active=None, cursor=None, limit=1
-            )
-            locations, _ = await inventory.list_locations(session, None, 1)
-            orders, _ = await views.list_orders(
-                session, status=None, location=None, customer_ref=None, cursor=None, limit=1
-            )
-    finally:
-        await database.dispose()
-    return not (products or locations or orders)
-
-
-async def fill(settings: Settings, *, products: int = 200, orders: int = 40, seed: int = 7) -> None:
-    """Build the demo shop in a database that `is_empty`; the same seed builds the same shop."""
-    rng = random.Random(seed)  # noqa: S311 - a demo needs repeatability, not secrecy
-    catalogue = _catalogue(products, settings.currency, rng)
-    for_sale = [product.sku for product in catalogue if product.active]
-    statuses: Counter[Status] = Counter()
-    database = Database(settings)
-    columns = (TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn())
-    try:
-        with Progress(*columns, TimeElapsedColumn()) as progress:
-            stocking = progress.add_task("Products and stock", total=products)
-            ordering = progress.add_task("Orders", total=orders)
-            async with database.transaction() as session:
-                for location in LOCATIONS:
-                    await inventory.create_location(session, location)
-            for start in range(0, products, BATCH):
-                async with database.transaction() as session:
-                    for product in catalogue[start : start + BATCH]:
-                        await catalog.create_product(session, product, settings.currency, None)
-                        await _receive(session, product.sku, rng)
-                        progress.advance(stocking)
-            for _ in range(orders if for_sale else 0):
-                async with database.transaction() as session:
-                    statuses[await _order(session, rng, for_sale, settings.currency)] += 1
-                progress.advance(ordering)
-        summary = ", ".join(f"{n} {status}" for status, n in statuses.most_common()) or "none"
-        progress.console.print(f"Demo shop ready: {products} products; orders: {summary}.")
-    finally:
-        await database.dispose()
-
-
-async def _receive(session: AsyncSession, sku: str, rng: random.Random) -> None:
-    """Stock at each location; about one product in eight is sold out there, so orders wait."""
-    for location, most in ((KITCHEN, 120), (SHOP, 40)):
-        if rng.random() < 0.125:
-            continue
-        received = rng.randint(1, most)
-        await inventory.adjust_stock(
-            session, sku=sku, location=location, delta=received, reason="received", actor=ACTOR
-        )
-        if received > 5 and rng.random() < 0.1:
-            await inventory.adjust_stock(
-                session,
-                sku=sku,
-                location=location,
-                delta=-rng.randint(1, 3),
-                reason=rng.choice(("damaged", "count")),
-                actor=ACTOR,
-            )
-
-
-async def _order(
-    session: AsyncSession, rng: random.Random, skus: list[str], currency: str
-) -> Status:
-    """Place one order and move it along; returns the status it ends in."""
-    picked = rng.sample(skus, min(len(skus), rng.choice((1, 1, 1, 2, 2, 3, 4))))
-    request = OrderCreate(
-        location=rng.choice((SHOP, SHOP, KITCHEN)),
-        lines=[LineRequest(sku=sku, quantity=rng.choice((1, 1, 1, 2, 2, 3, 6))) for sku in picked],
-        customer_ref=rng.choice(
-            (None, f"C-{rng.randint(1000, 9999)}", f"table-{rng.randint(1, 24)}")
-        ),
-        note=rng.choice((None, None, None, *_NOTES)),
-    )
-    order = await place_order(session, request, currency=currency, actor=ACTOR)
-    if order.status == "awaiting_stock":
-        path: tuple[Action, ...] = ("cancel",) if rng.random() < 0.1 else ()
-    else:
-        path = rng.choices(list(_PATHS.values()), weights=_WEIGHTS)[0]
-    for action in path:
-        reason = rng.choice(_CANCEL_REASONS) if action == "cancel" else None
-        order = await transition(session, order.id, action, actor=ACTOR, reason=reason)
-    return order.status
+    return catalogue
