@@ -77,7 +77,8 @@ def demo(
     products: Annotated[int, typer.Option(min=1, max=5000, help="How many products.")] = 200,
     orders: Annotated[int, typer.Option(min=0, max=5000, help="How many orders.")] = 40,
 ) -> None:
-    """Fill an empty database with a demo shop: 2 locations, products, stock and orders."""
+    """Fill an empty database with a demo shop: locations, suppliers, products, stock, orders
+    and the purchase orders that fill them."""
     from galley.demo import fill, is_empty
 
     settings = _migrated_settings()
