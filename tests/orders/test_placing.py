@@ -115,3 +115,22 @@ async def test_orders_are_listed_by_status_location_and_customer(client: httpx.A
     assert await ids(location="SHOP") == [third["id"]]
     assert await ids(customer_ref="alice") == [first["id"], third["id"]]
     assert second["number"] == first["number"] + 1
+
+
+async def test_buying_for_an_order_runs_the_same_statements_for_one_line_or_fifty(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    await shop.location(client)
+    suppliers = [await shop.supplier(client, name=f"S{n}") for n in range(2)]
+    skus = [f"SKU-{n}" for n in range(50)]
+    for n, sku in enumerate(skus):
+        await shop.product(client, sku, supplier=suppliers[n % 2])
+
+    with counted_statements(app) as one_line:
+        await shop.order(client, (skus[0], 2))
+    with counted_statements(app) as fifty_lines:
+        await shop.order(client, *[(sku, 2) for sku in skus])
+
+    assert len(fifty_lines) == len(one_line)
+    drafts = await shop.purchase_orders(client, status="draft")
+    assert sorted(len(po["lines"]) for po in drafts) == [25, 25]
