@@ -34,7 +34,8 @@ po_router = APIRouter(
 )
 plan_router = APIRouter(prefix="/v1/replenishment", tags=["replenishment"], route_class=GalleyRoute)
 
-IdPath = Annotated[str, Path(pattern=r"^[1-9][0-9]{0,17}$", description="The resource's `id`.")]
+# Ids are opaque to clients: any id of this shape that names nothing is 404, like an unknown one.
+IdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$", description="The resource's `id`.")]
 _NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Not modified"}}
 
 
@@ -78,7 +79,7 @@ async def get_supplier(supplier_id: IdPath, session: Session, request: Request) 
 @supplier_router.patch(
     "/{supplier_id}",
     response_model=SupplierOut,
-    responses=problem_responses(400, 404, 412, 413, 415, 422),
+    responses=problem_responses(400, 404, 409, 412, 413, 415, 422),
 )
 async def update_supplier(
     supplier_id: IdPath, body: SupplierPatch, session: Session, request: Request
@@ -150,8 +151,13 @@ async def get_purchase_order(po_id: IdPath, session: Session, request: Request) 
 async def edit_purchase_order(
     po_id: IdPath, body: PurchaseOrderPatch, session: Session, actor: Actor, request: Request
 ) -> Response:
-    check_if_match(request, purchase_orders.view(await purchase_orders.load(session, po_id)))
-    await purchase_orders.edit_draft(session, po_id, body.lines, actor=actor)
+    await purchase_orders.edit_draft(
+        session,
+        po_id,
+        body.lines,
+        actor=actor,
+        precondition=lambda found: check_if_match(request, purchase_orders.view(found)),
+    )
     return resource_response(
         request, purchase_orders.view(await purchase_orders.load(session, po_id))
     )

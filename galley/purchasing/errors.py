@@ -11,6 +11,17 @@ class SupplierNotFound(NotFound):
         super().__init__(f"There is no supplier {supplier_id}.")
 
 
+class SupplierCurrencyInUse(Conflict):
+    code = "supplier-currency-in-use"
+    title = "Currency in use"
+
+    def __init__(self, supplier_id: int, currency: str) -> None:
+        super().__init__(
+            f"Supplier {supplier_id} has unit costs in {currency} on its purchase orders; "
+            "they would be read in the new currency, so it cannot change."
+        )
+
+
 class PurchaseOrderNotFound(NotFound):
     code = "purchase-order-not-found"
 

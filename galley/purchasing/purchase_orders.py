@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Select, select
@@ -86,11 +86,12 @@ async def load(session: AsyncSession, po_id: str, *, for_update: bool = False) -
     return Loaded(order, currency, code, list(lines))
 
 
-async def lock(session: AsyncSession, po_id: str) -> Loaded:
-    """The purchase order with its stock rows and then its own row locked, in that order."""
+async def lock(session: AsyncSession, po_id: str, *, also: Iterable[int] = ()) -> Loaded:
+    """The purchase order with its stock rows (and those of the products `also` names) and
+    then its own row locked, in that order; the stock rows in one go, so in product order."""
     found = await load(session, po_id)
     await levels.lock_levels(
-        session, found.order.location_id, [line.product_id for line in found.lines]
+        session, found.order.location_id, [*(line.product_id for line in found.lines), *also]
     )
     return await load(session, po_id, for_update=True)
 
@@ -153,14 +154,23 @@ async def add_by_hand(
 
 
 async def edit_draft(
-    session: AsyncSession, po_id: str, lines: Sequence[PurchaseLineRequest], *, actor: str
+    session: AsyncSession,
+    po_id: str,
+    lines: Sequence[PurchaseLineRequest],
+    *,
+    actor: str,
+    precondition: Callable[[Loaded], None] = lambda _: None,
 ) -> None:
-    """Set each named SKU's quantity on a draft (0 takes it off), then let the rule run."""
+    """Set each named SKU's quantity on a draft (0 takes it off), then let the rule run.
+
+    `precondition` (the caller's If-Match) is checked once the purchase order is locked,
+    so two editors of the same version never both win.
+    """
     found = await load(session, po_id)
     products = await _products(session, lines, found.supplier_currency, allow_zero=True)
     location_id = found.order.location_id
-    await levels.lock_levels(session, location_id, [p for p, _ in products.values()])
-    found = await lock(session, po_id)
+    found = await lock(session, po_id, also=[p for p, _ in products.values()])
+    precondition(found)
     if found.order.status != "draft":
         raise IllegalPurchaseOrderTransition(found.order.status, "edit")  # type: ignore[arg-type]
     on_draft = {line.product_id: line for line in found.lines}

@@ -164,24 +164,32 @@ async def add_to_drafts(
 async def _drafts(
     session: AsyncSession, location_id: int, supplier_ids: list[int]
 ) -> dict[int, int]:
-    """The open draft of each supplier at the location, by supplier; created when missing."""
-    now = utcnow()
-    await session.execute(
-        insert_for(session, _POS)
-        .values(
-            supplier_id=bindparam("supplier_id"),
-            location_id=location_id,
-            status="draft",
-            created_at=now,
-            updated_at=now,
+    """The open draft of each supplier at the location, by supplier, locked; created when
+    missing.
+
+    A draft the insert finds may be sent or cancelled by another transaction before the
+    select locks it; the next round then creates a new one.
+    """
+    found: dict[int, int] = {}
+    while missing := [s for s in supplier_ids if s not in found]:
+        now = utcnow()
+        await session.execute(
+            insert_for(session, _POS)
+            .values(
+                supplier_id=bindparam("supplier_id"),
+                location_id=location_id,
+                status="draft",
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(
+                index_elements=["supplier_id", "location_id"], index_where=_DRAFT
+            ),
+            [{"supplier_id": s} for s in missing],
         )
-        .on_conflict_do_nothing(index_elements=["supplier_id", "location_id"], index_where=_DRAFT),
-        [{"supplier_id": s} for s in supplier_ids],
-    )
-    rows = await session.execute(
-        _DRAFTS, {"location_id": location_id, "supplier_ids": supplier_ids}
-    )
-    return {row.supplier_id: row.id for row in rows}
+        rows = await session.execute(_DRAFTS, {"location_id": location_id, "supplier_ids": missing})
+        found |= {row.supplier_id: row.id for row in rows}
+    return found
 
 
 async def send_drafts(session: AsyncSession, po_ids: list[int], *, actor: str, cause: str) -> None:

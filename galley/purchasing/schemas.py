@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from galley.catalog.schemas import MAX_UNITS, SKU_PATTERN, TEXT_PATTERN
 from galley.inventory.schemas import CODE_PATTERN
-from galley.money import Money
+from galley.money import Money, Price
 from galley.purchasing.rules import POStatus
 
 EMAIL_PATTERN = r"^[^@\s\x00]{1,64}@[^@\s\x00]{1,255}$"
@@ -57,7 +57,8 @@ class PurchaseLineRequest(BaseModel):
 
     sku: str = Field(pattern=SKU_PATTERN)
     quantity: int = Field(ge=0, le=MAX_UNITS, description="0 takes the line off a draft.")
-    unit_cost: Money | None = None
+    # Capped like a price, so a cost always fits its 64-bit column.
+    unit_cost: Price | None = None
 
 
 class PurchaseOrderCreate(BaseModel):

@@ -8,8 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from galley.db import utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.http.paging import fetch_page
-from galley.purchasing.errors import SupplierNotFound
-from galley.purchasing.models import Supplier
+from galley.purchasing.errors import SupplierCurrencyInUse, SupplierNotFound
+from galley.purchasing.models import PurchaseOrder, PurchaseOrderLine, Supplier
 from galley.purchasing.schemas import SupplierCreate, SupplierOut, SupplierPatch
 
 
@@ -83,8 +83,24 @@ async def list_suppliers(
 async def update_supplier(
     session: AsyncSession, supplier: Supplier, patch: SupplierPatch
 ) -> Supplier:
-    for field, value in patch.model_dump(include=patch.model_fields_set).items():
+    changes = patch.model_dump(include=patch.model_fields_set)
+    # Unit costs are stored as amounts in the supplier's currency.
+    if changes.get("currency", supplier.currency) != supplier.currency and await _has_costs(
+        session, supplier.id
+    ):
+        raise SupplierCurrencyInUse(supplier.id, supplier.currency)
+    for field, value in changes.items():
         setattr(supplier, field, value)
     supplier.updated_at = utcnow()
     await session.flush()
     return supplier
+
+
+async def _has_costs(session: AsyncSession, supplier_id: int) -> bool:
+    found = await session.execute(
+        select(PurchaseOrderLine.id)
+        .join(PurchaseOrder, PurchaseOrder.id == PurchaseOrderLine.purchase_order_id)
+        .where(PurchaseOrder.supplier_id == supplier_id, PurchaseOrderLine.unit_cost.is_not(None))
+        .limit(1)
+    )
+    return found.first() is not None
