@@ -8,9 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.db import Database
 from galley.demo.shop import ACTOR
-from galley.orders.backorders import stock_arrived
+from galley.orders.backorders import receive_goods
 from galley.purchasing import purchase_orders
-from galley.purchasing.receiving import receive
 from galley.purchasing.rules import OPEN_PO_STATUSES
 from galley.purchasing.schemas import PurchaseOrderOut, ReceiptCreate, ReceiptLine
 
@@ -82,12 +81,5 @@ async def _deliver(session: AsyncSession, po: PurchaseOrderOut, *, short: bool) 
         if not any(arriving.values()):  # one unit on one line cannot come short
             arriving = dict(outstanding)
     lines = [ReceiptLine(sku=sku, quantity=n) for sku, n in arriving.items() if n > 0]
-    found = await receive(session, po.id, ReceiptCreate(lines=lines), actor=ACTOR)
-    await stock_arrived(
-        session,
-        found.order.location_id,
-        [line.product_id for line in found.lines],
-        actor=ACTOR,
-        cause=f"purchase order {po.id} received",
-    )
+    await receive_goods(session, po.id, ReceiptCreate(lines=lines), actor=ACTOR)
     return arriving == outstanding

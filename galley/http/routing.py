@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
+import structlog
 from fastapi import Depends, Header, Request, Response
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.db import Database
@@ -16,6 +18,11 @@ from galley.http import idempotency
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _READ_METHODS = frozenset({"GET", "HEAD"})
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction was aborted
+# whole and can run again.
+_RETRYABLE = frozenset({"40P01", "40001"})
+_ATTEMPTS = 3
+log = structlog.get_logger("galley.http")
 
 
 def _document_idempotency_key(
@@ -59,19 +66,48 @@ class GalleyRoute(APIRoute):
                     return outcome
                 claim = outcome
             try:
-                read_only = request.method in _READ_METHODS
-                async with database.transaction(read_only=read_only) as session:
-                    request.state.session = session
-                    response = await handle(request)
-                    if claim is not None:
-                        await idempotency.record(session, claim, response)
+                return await _run(database, request, handle, claim)
             except BaseException:
                 if claim is not None:
                     await idempotency.release(database, claim)
                 raise
-            return response
 
         return in_transaction
+
+
+async def _run(
+    database: Database,
+    request: Request,
+    handle: Callable[[Request], Coroutine[Any, Any, Response]],
+    claim: idempotency.Claim | None,
+) -> Response:
+    """Run the route in one transaction, committed before the answer leaves.
+
+    A transaction the database aborted to break a deadlock (or a serialization
+    conflict) wrote nothing, so it is run again from the start, a few times at most.
+    """
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            read_only = request.method in _READ_METHODS
+            async with database.transaction(read_only=read_only) as session:
+                request.state.session = session
+                response = await handle(request)
+                if claim is not None:
+                    await idempotency.record(session, claim, response)
+            return response
+        except DBAPIError as exc:
+            if attempt == _ATTEMPTS or not _worth_retrying(exc):
+                raise
+            log.warning("http.transaction_retried", attempt=attempt, sqlstate=_sqlstate(exc))
+    raise AssertionError("unreachable")
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
+
+
+def _worth_retrying(exc: DBAPIError) -> bool:
+    return _sqlstate(exc) in _RETRYABLE
 
 
 def _caller(request: Request) -> str:

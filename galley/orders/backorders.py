@@ -17,7 +17,10 @@ from galley.db import utcnow
 from galley.inventory import levels
 from galley.orders import rules
 from galley.orders.models import Order, OrderEvent, OrderLine
+from galley.purchasing.purchase_orders import Loaded
+from galley.purchasing.receiving import receive
 from galley.purchasing.replenishment import replenish
+from galley.purchasing.schemas import ReceiptCreate
 
 _LINES = cast(Table, OrderLine.__table__)
 _ORDERS = cast(Table, Order.__table__)
@@ -58,6 +61,21 @@ async def stock_arrived(
     ids = sorted(set(product_ids))
     await fill_backorders(session, location_id, ids, actor=actor, cause=cause)
     await replenish(session, location_id, ids, actor=actor)
+
+
+async def receive_goods(
+    session: AsyncSession, po_id: str, receipt: ReceiptCreate, *, actor: str
+) -> Loaded:
+    """Goods arrived against a purchase order: stock rises, then goes to waiting orders."""
+    found, arrived = await receive(session, po_id, receipt, actor=actor)
+    await stock_arrived(
+        session,
+        found.order.location_id,
+        arrived,
+        actor=actor,
+        cause=f"purchase order {found.order.id} received",
+    )
+    return found
 
 
 async def fill_backorders(

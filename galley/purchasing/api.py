@@ -12,10 +12,9 @@ from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
 from galley.inventory import service as inventory
 from galley.inventory.schemas import CODE_PATTERN, StockLevelOut
-from galley.orders.backorders import stock_arrived
+from galley.orders import backorders
 from galley.orders.schemas import CancelRequest
 from galley.purchasing import purchase_orders, replenishment, suppliers
-from galley.purchasing.receiving import receive
 from galley.purchasing.rules import POStatus
 from galley.purchasing.schemas import (
     PlanItem,
@@ -192,17 +191,10 @@ async def cancel_purchase_order(
     responses=problem_responses(400, 404, 409, 413, 415, 422),
     summary="Goods arrived: stock rises and goes to waiting orders, oldest first",
 )
-async def receive_goods(
+async def receive_purchase_order(
     po_id: IdPath, body: ReceiptCreate, session: Session, actor: Actor, request: Request
 ) -> Response:
-    found = await receive(session, po_id, body, actor=actor)
-    await stock_arrived(
-        session,
-        found.order.location_id,
-        [line.product_id for line in found.lines],
-        actor=actor,
-        cause=f"purchase order {po_id} received",
-    )
+    await backorders.receive_goods(session, po_id, body, actor=actor)
     return resource_response(
         request,
         purchase_orders.view(await purchase_orders.load(session, po_id)),

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from galley.catalog.service import sellables
 from galley.db import utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.inventory import levels
@@ -17,11 +18,15 @@ from galley.purchasing.schemas import ReceiptCreate
 
 async def receive(
     session: AsyncSession, po_id: str, receipt: ReceiptCreate, *, actor: str
-) -> Loaded:
+) -> tuple[Loaded, list[int]]:
     """Raise on_hand by what arrived (ledger `received`), lower incoming by what was
-    outstanding, and move the purchase order on. The caller then hands the new stock to
-    waiting orders."""
-    found = await lock(session, po_id)
+    outstanding, and move the purchase order on. Returns the order and the products that
+    arrived; `galley.orders.backorders.receive_goods` then hands them to waiting orders.
+
+    The stock rows of the SKUs received are locked before the purchase order, whatever
+    lines the order gains meanwhile."""
+    arriving = await sellables(session, [line.sku for line in receipt.lines])
+    found = await lock(session, po_id, also=[product.id for product in arriving.values()])
     current: rules.POStatus = found.order.status  # type: ignore[assignment]
     if current not in rules.RECEIVABLE:
         raise IllegalPurchaseOrderTransition(current, "receive against")
@@ -79,7 +84,7 @@ async def receive(
     found.order.status = target
     found.order.updated_at = utcnow()
     await session.flush()
-    return found
+    return found, [c.product_id for c in changes]
 
 
 def _check_lines(receipt: ReceiptCreate, on_order: Mapping[str, object]) -> None:
