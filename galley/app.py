@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
@@ -17,6 +18,7 @@ from galley.inventory.api import locations, stock
 from galley.logs import configure_logging
 from galley.orders.api import router as orders
 from galley.purchasing.api import plan_router, po_router, supplier_router
+from galley.purchasing.batching import send_batches_forever
 
 DESCRIPTION = """Orders, stock, backorders and fulfilment for shops and kitchens.
 
@@ -32,7 +34,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        batches = None
+        if settings.purchasing_batch_seconds > 0:
+            batches = asyncio.create_task(send_batches_forever(database))
         yield
+        if batches is not None:
+            batches.cancel()
+            with suppress(asyncio.CancelledError):
+                await batches
         await database.dispose()
 
     app = FastAPI(

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=15_000, ge=0)
     # Largest request body accepted; anything larger is 413 before it is parsed.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Drafts of suppliers with auto_send go out at most once per this many seconds per
+    # location, so a busy hour sends one order rather than hundreds; 0 sends each at once.
+    purchasing_batch_seconds: float = Field(default=0, ge=0, le=86_400)
     # Served at /metrics when true.
     metrics_enabled: bool = True
 

@@ -127,10 +127,17 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 _READ_ONLY: ContextVar[bool] = ContextVar("galley_read_only", default=False)
 
 
+def settings_of(session: AsyncSession) -> Settings:
+    """The settings of the application whose transaction this session is."""
+    settings: Settings = session.info["settings"]
+    return settings
+
+
 class Database:
     """The engine and the one way to open a transaction on it."""
 
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.engine = create_engine(settings)
         self.sessions = session_factory(self.engine)
         # SQLite has one writer at a time. Writers of this process queue here, in order,
@@ -147,6 +154,7 @@ class Database:
             token = _READ_ONLY.set(read_only)
             stack.callback(_READ_ONLY.reset, token)
             session = await stack.enter_async_context(self.sessions())
+            session.info["settings"] = self.settings
             await stack.enter_async_context(session.begin())
             yield session
 

@@ -7,16 +7,18 @@ touched. Statement count does not grow with the number of products.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, text, update
+from sqlalchemy import Table, bindparam, exists, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from galley.catalog.service import Sellable, sellables, sellables_by_id
-from galley.db import insert_for, utcnow
+from galley.db import insert_for, settings_of, utcnow
 from galley.inventory import levels
 from galley.inventory import service as inventory
 from galley.purchasing import rules
@@ -38,9 +40,29 @@ _DRAFTS = (
     .order_by(PurchaseOrder.id)
     .with_for_update()
 )
-_AUTO_SEND = select(Supplier.id).where(
-    Supplier.id.in_(bindparam("supplier_ids", expanding=True)), Supplier.auto_send.is_(True)
+_DUE_DRAFT = aliased(PurchaseOrder)
+_SENT = aliased(PurchaseOrder)
+# Drafts (with lines) of auto-sending suppliers not sent an order there since `cutoff`.
+_DUE = (
+    select(_DUE_DRAFT.id)
+    .join(Supplier, Supplier.id == _DUE_DRAFT.supplier_id)
+    .where(
+        _DUE_DRAFT.status == "draft",
+        Supplier.auto_send.is_(True),
+        exists().where(PurchaseOrderLine.purchase_order_id == _DUE_DRAFT.id),
+        ~exists().where(
+            _SENT.supplier_id == _DUE_DRAFT.supplier_id,
+            _SENT.location_id == _DUE_DRAFT.location_id,
+            _SENT.sent_at > bindparam("cutoff"),
+        ),
+    )
+    .order_by(_DUE_DRAFT.id)
 )
+
+
+def batch_window(session: AsyncSession) -> dt.timedelta:
+    """`GALLEY_PURCHASING_BATCH_SECONDS` of the application this session serves."""
+    return dt.timedelta(seconds=settings_of(session).purchasing_batch_seconds)
 
 
 @dataclass(frozen=True)
@@ -155,10 +177,25 @@ async def add_to_drafts(
             for po, lines in sorted(per_po.items())
         ],
     )
-    auto = set((await session.execute(_AUTO_SEND, {"supplier_ids": sorted(drafts)})).scalars())
-    if auto:
-        from_auto = [drafts[s] for s in sorted(auto)]
-        await send_drafts(session, from_auto, actor=actor, cause="sent automatically")
+    await send_due_drafts(session, batch_window(session), only=sorted(per_po), actor=actor)
+
+
+async def send_due_drafts(
+    session: AsyncSession,
+    window: dt.timedelta,
+    *,
+    only: list[int] | None = None,
+    actor: str,
+) -> None:
+    """Send the drafts of suppliers who take orders automatically, unless that supplier
+    was sent an order for the same location within `window` (then a later call sends it:
+    see `galley.purchasing.batching`)."""
+    stmt = _DUE.params(cutoff=utcnow() - window)
+    if only is not None:
+        stmt = stmt.where(_DUE_DRAFT.id.in_(only))
+    due = list((await session.execute(stmt)).scalars())
+    if due:
+        await send_drafts(session, due, actor=actor, cause="sent automatically")
 
 
 async def _drafts(

@@ -1,0 +1,30 @@
+"""Sends batched drafts whose window has passed, for `GALLEY_PURCHASING_BATCH_SECONDS` > 0.
+
+Every API process runs one; they may overlap safely, since sending is a conditional
+update of drafts still in `draft`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import structlog
+
+from galley.db import Database
+from galley.purchasing.replenishment import send_due_drafts
+
+log = structlog.get_logger("galley.purchasing")
+
+
+async def send_batches_forever(database: Database) -> None:
+    window = dt.timedelta(seconds=database.settings.purchasing_batch_seconds)
+    # Often enough that a draft waits little longer than its window, never busy-looping.
+    pause = min(max(window.total_seconds() / 4, 0.2), 30.0)
+    while True:
+        await asyncio.sleep(pause)
+        try:
+            async with database.transaction() as session:
+                await send_due_drafts(session, window, actor="galley")
+        except Exception:  # keep sending later batches; the error is logged with its trace
+            log.exception("purchasing.batch_failed")
