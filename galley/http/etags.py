@@ -25,7 +25,8 @@ def resource_response(
     body = resource.model_dump_json().encode()
     etag = etag_of(body)
     all_headers = {"ETag": etag, **(headers or {})}
-    if status_code == 200 and _matches(request.headers.get("if-none-match"), etag, weak=True):
+    conditional = request.method in ("GET", "HEAD") and status_code == 200
+    if conditional and _matches(request.headers.get("if-none-match"), etag, weak=True):
         return Response(status_code=304, headers=all_headers)
     return Response(
         body, status_code=status_code, media_type="application/json", headers=all_headers

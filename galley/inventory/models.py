@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from galley.db import Base, BigId, UTCDateTime, utcnow
@@ -41,11 +49,12 @@ class StockLevel(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
     location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"), index=True)
-    on_hand: Mapped[int] = mapped_column(Integer, default=0)
-    reserved: Mapped[int] = mapped_column(Integer, default=0)
-    backordered: Mapped[int] = mapped_column(Integer, default=0)
+    # 64-bit: sums of many large receipts and purchases must never overflow.
+    on_hand: Mapped[int] = mapped_column(BigInteger, default=0)
+    reserved: Mapped[int] = mapped_column(BigInteger, default=0)
+    backordered: Mapped[int] = mapped_column(BigInteger, default=0)
     # Ordered from suppliers on open purchase orders and not yet received.
-    incoming: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    incoming: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -39,6 +39,13 @@ class IllegalPurchaseOrderTransition(Conflict):
         )
 
 
+class EmptyPurchaseOrder(Conflict):
+    code = "empty-purchase-order"
+
+    def __init__(self, po_id: str) -> None:
+        super().__init__(f"Purchase order {po_id} has nothing on it to send.")
+
+
 class OverReceipt(Conflict):
     code = "over-receipt"
 

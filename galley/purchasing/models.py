@@ -79,8 +79,8 @@ class PurchaseOrderLine(Base):
     purchase_order_id: Mapped[int] = mapped_column(ForeignKey("purchase_orders.id"))
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     sku: Mapped[str] = mapped_column(String(64))
-    quantity_ordered: Mapped[int] = mapped_column(Integer)
-    quantity_received: Mapped[int] = mapped_column(Integer, default=0)
+    quantity_ordered: Mapped[int] = mapped_column(BigInteger)
+    quantity_received: Mapped[int] = mapped_column(BigInteger, default=0)
     unit_cost: Mapped[int | None] = mapped_column(BigInteger)
 
 

@@ -17,7 +17,11 @@ from galley.inventory.models import Location
 from galley.inventory.service import location_id_for
 from galley.money import Money
 from galley.purchasing import rules, suppliers
-from galley.purchasing.errors import IllegalPurchaseOrderTransition, PurchaseOrderNotFound
+from galley.purchasing.errors import (
+    EmptyPurchaseOrder,
+    IllegalPurchaseOrderTransition,
+    PurchaseOrderNotFound,
+)
 from galley.purchasing.models import PurchaseOrder, PurchaseOrderEvent, PurchaseOrderLine, Supplier
 from galley.purchasing.replenishment import Purchase, add_to_drafts, replenish, send_drafts
 from galley.purchasing.schemas import (
@@ -215,6 +219,8 @@ async def edit_draft(
 async def send(session: AsyncSession, po_id: str, *, actor: str) -> None:
     found = await load(session, po_id, for_update=True)
     _require(found, "send")
+    if not any(line.quantity_ordered for line in found.lines):
+        raise EmptyPurchaseOrder(po_id)
     await send_drafts(session, [found.order.id], actor=actor, cause="sent by hand")
 
 

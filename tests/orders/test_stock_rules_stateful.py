@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections import defaultdict
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,12 @@ def _machine(database_url: str, reset: Any) -> type[RuleBasedStateMachine]:
         def rows(self, statement: Any) -> list[Any]:
             async def fetch() -> list[Any]:
                 async with self.app.state.engine.connect() as connection:
-                    return list((await connection.execute(statement)).mappings())
+                    found = (await connection.execute(statement)).mappings()
+                    # PostgreSQL sums 64-bit integers as numeric: back to int.
+                    return [
+                        {k: int(v) if isinstance(v, Decimal) else v for k, v in row.items()}
+                        for row in found
+                    ]
 
             return self.run(fetch())  # type: ignore[no-any-return]
 

@@ -297,3 +297,24 @@ async def test_suppliers_are_created_listed_and_changed(client: httpx.AsyncClien
             },
         )
     ).status_code == 422
+
+
+async def test_an_empty_draft_cannot_be_sent(client: httpx.AsyncClient) -> None:
+    await shop.location(client)
+    supplier = await shop.supplier(client)
+    await shop.product(client, "ESP", supplier=supplier)
+    body = {"supplier": supplier, "location": "KITCHEN", "lines": [{"sku": "ESP", "quantity": 2}]}
+    created = await client.post("/v1/purchase-orders", json=body)
+    await client.patch(created.headers["Location"], json={"lines": [{"sku": "ESP", "quantity": 0}]})
+
+    response = await client.post(f"{created.headers['Location']}/send")
+
+    assert response.status_code == 409
+    assert response.json()["type"].endswith("/empty-purchase-order")
+
+
+async def test_a_post_is_never_answered_not_modified(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/locations", json={"code": "K2", "name": "K2"}, headers={"If-None-Match": "*"}
+    )
+    assert response.status_code == 201

@@ -169,9 +169,9 @@ def upgrade() -> None:
         sa.Column(
             "location_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("on_hand", sa.Integer(), nullable=False),
-        sa.Column("reserved", sa.Integer(), nullable=False),
-        sa.Column("backordered", sa.Integer(), nullable=False),
+        sa.Column("on_hand", sa.BigInteger(), nullable=False),
+        sa.Column("reserved", sa.BigInteger(), nullable=False),
+        sa.Column("backordered", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.CheckConstraint(
             "backordered >= 0", name=op.f("ck_stock_levels_backordered_not_negative")

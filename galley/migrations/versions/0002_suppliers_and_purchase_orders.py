@@ -131,8 +131,8 @@ def upgrade() -> None:
             "product_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("sku", sa.String(length=64), nullable=False),
-        sa.Column("quantity_ordered", sa.Integer(), nullable=False),
-        sa.Column("quantity_received", sa.Integer(), nullable=False),
+        sa.Column("quantity_ordered", sa.BigInteger(), nullable=False),
+        sa.Column("quantity_received", sa.BigInteger(), nullable=False),
         sa.Column("unit_cost", sa.BigInteger(), nullable=True),
         sa.CheckConstraint(
             "quantity_ordered >= 0", name=op.f("ck_purchase_order_lines_ordered_not_negative")
@@ -190,7 +190,9 @@ def upgrade() -> None:
         batch_op.create_check_constraint("reorder_quantity_positive", "reorder_quantity >= 1")
 
     with op.batch_alter_table("stock_levels", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("incoming", sa.Integer(), server_default="0", nullable=False))
+        batch_op.add_column(
+            sa.Column("incoming", sa.BigInteger(), server_default="0", nullable=False)
+        )
         batch_op.create_check_constraint("incoming_not_negative", "incoming >= 0")
 
     forbid_changes("purchase_order_events")
