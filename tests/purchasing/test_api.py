@@ -318,3 +318,24 @@ async def test_a_post_is_never_answered_not_modified(client: httpx.AsyncClient) 
         "/v1/locations", json={"code": "K2", "name": "K2"}, headers={"If-None-Match": "*"}
     )
     assert response.status_code == 201
+
+
+async def test_a_receipt_sent_twice_with_one_idempotency_key_counts_once(
+    client: httpx.AsyncClient,
+) -> None:
+    await shop.location(client)
+    supplier = await shop.supplier(client)
+    await shop.product(client, "ESP", supplier=supplier, replenishment={"margin_pct": 0})
+    await shop.order(client, ("ESP", 4))
+    (draft,) = await shop.purchase_orders(client, status="draft")
+    path = f"/v1/purchase-orders/{draft['id']}/receipts"
+    body = {"lines": [{"sku": "ESP", "quantity": 2}]}
+
+    first = await client.post(path, json=body, headers={"Idempotency-Key": "delivery-17"})
+    again = await client.post(path, json=body, headers={"Idempotency-Key": "delivery-17"})
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    level = await shop.level(client, "ESP")
+    assert (level["on_hand"], level["incoming"]) == (2, 2)
