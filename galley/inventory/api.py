@@ -2,15 +2,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
-from galley.catalog.schemas import SKU_PATTERN
 from galley.errors import problem_responses
 from galley.http.deps import Actor
 from galley.http.etags import resource_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
 from galley.inventory import service
+from galley.inventory.filters import StockFilters
 from galley.inventory.schemas import (
     CODE_PATTERN,
     AdjustmentCreate,
@@ -25,8 +25,6 @@ from galley.orders.backorders import stock_arrived
 locations = APIRouter(prefix="/v1/locations", tags=["locations"], route_class=GalleyRoute)
 stock = APIRouter(prefix="/v1/stock", tags=["stock"], route_class=GalleyRoute)
 
-SkuFilter = Query(default=None, pattern=SKU_PATTERN, description="Only this SKU.")
-LocationFilter = Query(default=None, pattern=CODE_PATTERN, description="Only this location code.")
 # A code no location can have is refused before it reaches the database.
 CodePath = Annotated[str, Path(pattern=CODE_PATTERN, description="The location's code.")]
 
@@ -71,13 +69,12 @@ async def get_location(code: CodePath, session: Session, request: Request) -> Re
 @stock.get("", response_model=Page[StockLevelOut], responses=problem_responses(422))
 async def list_stock(
     session: Session,
-    sku: str | None = SkuFilter,
-    location: str | None = LocationFilter,
+    where: StockFilters,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[StockLevelOut]:
     levels, next_cursor = await service.list_stock(
-        session, sku=sku, location=location, cursor=cursor, limit=limit
+        session, sku=where.sku, location=where.location, cursor=cursor, limit=limit
     )
     return Page(data=levels, next_cursor=next_cursor)
 
@@ -120,13 +117,12 @@ async def adjust_stock(
 @stock.get("/ledger", response_model=Page[LedgerEntryOut], responses=problem_responses(422))
 async def list_ledger(
     session: Session,
-    sku: str | None = SkuFilter,
-    location: str | None = LocationFilter,
+    where: StockFilters,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[LedgerEntryOut]:
     entries, next_cursor = await service.list_ledger(
-        session, sku=sku, location=location, cursor=cursor, limit=limit
+        session, sku=where.sku, location=where.location, cursor=cursor, limit=limit
     )
     return Page(data=entries, next_cursor=next_cursor)
 

@@ -4,13 +4,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from galley.catalog.schemas import SKU_PATTERN
 from galley.errors import problem_responses
 from galley.http.deps import Actor
 from galley.http.etags import check_if_match, resource_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
 from galley.inventory import service as inventory
+from galley.inventory.filters import StockFilters
 from galley.inventory.schemas import CODE_PATTERN, StockLevelOut
 from galley.orders import backorders
 from galley.orders.schemas import CancelRequest
@@ -205,20 +205,16 @@ async def receive_purchase_order(
 
 # ---- replenishment -----------------------------------------------------------------------
 
-SkuFilter = Query(default=None, pattern=SKU_PATTERN)
-LocationFilter = Query(default=None, pattern=CODE_PATTERN)
-
 
 @plan_router.get("/plan", response_model=Page[PlanItem], responses=problem_responses(422))
 async def replenishment_plan(
     session: Session,
-    sku: str | None = SkuFilter,
-    location: str | None = LocationFilter,
+    where: StockFilters,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[PlanItem]:
     items, next_cursor = await replenishment.plan(
-        session, sku=sku, location=location, cursor=cursor, limit=limit
+        session, sku=where.sku, location=where.location, cursor=cursor, limit=limit
     )
     return Page(data=items, next_cursor=next_cursor)
 
@@ -231,12 +227,11 @@ async def replenishment_plan(
 )
 async def unsourced(
     session: Session,
-    sku: str | None = SkuFilter,
-    location: str | None = LocationFilter,
+    where: StockFilters,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[StockLevelOut]:
     levels, next_cursor = await inventory.list_stock(
-        session, sku=sku, location=location, cursor=cursor, limit=limit, unsourced=True
+        session, sku=where.sku, location=where.location, cursor=cursor, limit=limit, unsourced=True
     )
     return Page(data=levels, next_cursor=next_cursor)
