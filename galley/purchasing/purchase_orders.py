@@ -149,10 +149,8 @@ async def add_by_hand(
         for line in request.lines
         for product_id, _ in [products[line.sku]]
     ]
-    await add_to_drafts(session, location_id, buys, actor=actor, cause="added by hand")
-    po_id = await _draft_of(session, supplier.id, location_id)
-    if po_id is None:  # sent at once: the supplier sends drafts automatically
-        po_id = await _last_sent(session, supplier.id, location_id)
+    drafts = await add_to_drafts(session, location_id, buys, actor=actor, cause="added by hand")
+    po_id = drafts[supplier.id]
     await _set_costs(session, po_id, request.lines, products)
     return po_id, existing is None
 
@@ -346,16 +344,3 @@ async def _draft_of(session: AsyncSession, supplier_id: int, location_id: int) -
             )
         )
     ).scalar()
-
-
-async def _last_sent(session: AsyncSession, supplier_id: int, location_id: int) -> int:
-    return (
-        await session.execute(
-            select(PurchaseOrder.id)
-            .where(
-                PurchaseOrder.supplier_id == supplier_id, PurchaseOrder.location_id == location_id
-            )
-            .order_by(PurchaseOrder.id.desc())
-            .limit(1)
-        )
-    ).scalar_one()

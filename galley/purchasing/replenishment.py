@@ -125,9 +125,9 @@ async def replenish_everywhere(session: AsyncSession, product_id: int, *, actor:
 
 async def add_to_drafts(
     session: AsyncSession, location_id: int, buys: list[Purchase], *, actor: str, cause: str
-) -> None:
+) -> dict[int, int]:
     """Put purchases on each supplier's open draft for the location, creating it if need be,
-    and count them as incoming."""
+    and count them as incoming. Returns the purchase order each supplier's lines went on."""
     drafts = await _drafts(session, location_id, sorted({b.supplier_id for b in buys}))
     now = utcnow()
     upsert = insert_for(session, _PO_LINES).values(
@@ -178,6 +178,7 @@ async def add_to_drafts(
         ],
     )
     await send_due_drafts(session, batch_window(session), only=sorted(per_po), actor=actor)
+    return drafts
 
 
 async def send_due_drafts(
