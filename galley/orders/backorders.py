@@ -26,8 +26,13 @@ _LINES = cast(Table, OrderLine.__table__)
 _ORDERS = cast(Table, Order.__table__)
 
 _WAITING = (
-    select(OrderLine.id, OrderLine.order_number, OrderLine.product_id, OrderLine.sku)
-    .add_columns(OrderLine.backordered)
+    select(
+        OrderLine.id,
+        OrderLine.order_number,
+        OrderLine.product_id,
+        OrderLine.sku,
+        OrderLine.backordered,
+    )
     .join(Order, Order.number == OrderLine.order_number)
     .where(
         Order.location_id == bindparam("location_id"),
