@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from functools import lru_cache
 from typing import Literal
@@ -33,6 +35,16 @@ class Settings(BaseSettings):
     # Drafts of suppliers with auto_send go out at most once per this many seconds per
     # location, so a busy hour sends one order rather than hundreds; 0 sends each at once.
     purchasing_batch_seconds: float = Field(default=0, ge=0, le=86_400)
+    # Keys that sign access tokens, "kid:secret,kid:secret" (secrets base64url, 32+ bytes).
+    # The first signs; all verify, so a new key goes first and the old one stays a while.
+    jwt_keys: str = ""
+    # Short-lived, so a revoked user or changed role is locked out within minutes.
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=30, ge=1, le=365)
+    # "closed" stops customers signing themselves up.
+    signup: Literal["open", "closed"] = "open"
+    # Active products can be read without a token (a shop's public catalog).
+    public_catalog: bool = True
     # Served at /metrics when true.
     metrics_enabled: bool = True
 
@@ -55,9 +67,34 @@ class Settings(BaseSettings):
             raise ValueError("must start with " + " or ".join(_DRIVERS))
         return value
 
+    @field_validator("jwt_keys")
+    @classmethod
+    def _parse_keys(cls, value: str) -> str:
+        parse_keys(value)
+        return value
+
+    @property
+    def signing_keys(self) -> list[tuple[str, bytes]]:
+        return parse_keys(self.jwt_keys)
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def parse_keys(value: str) -> list[tuple[str, bytes]]:
+    """`kid:secret` pairs, comma-separated; each secret base64url of at least 32 bytes."""
+    keys = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        kid, _, secret = item.partition(":")
+        try:
+            raw = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
+        except (ValueError, binascii.Error):
+            raise ValueError(f"key {kid!r} is not base64url") from None
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,40}", kid) or len(raw) < 32:
+            raise ValueError("each key is kid:secret with a secret of 32 or more bytes")
+        keys.append((kid, raw))
+    return keys
 
 
 class SettingsError(Exception):

@@ -3,6 +3,7 @@
 from galley.catalog.models import Product
 from galley.db import Base
 from galley.http.idempotency import IdempotencyKey
+from galley.identity.models import ApiKey, RefreshToken, User
 from galley.inventory.models import Location, StockLedgerEntry, StockLevel
 from galley.orders.models import Order, OrderEvent, OrderLine
 from galley.purchasing.models import (
@@ -13,6 +14,7 @@ from galley.purchasing.models import (
 )
 
 __all__ = [
+    "ApiKey",
     "Base",
     "IdempotencyKey",
     "Location",
@@ -23,7 +25,9 @@ __all__ = [
     "PurchaseOrder",
     "PurchaseOrderEvent",
     "PurchaseOrderLine",
+    "RefreshToken",
     "StockLedgerEntry",
     "StockLevel",
     "Supplier",
+    "User",
 ]

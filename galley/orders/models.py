@@ -36,6 +36,8 @@ class Order(Base):
     number: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(36), unique=True)
     location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"))
+    # The customer who placed it, from their token; staff orders have none.
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(20))
     customer_ref: Mapped[str | None] = mapped_column(String(100))
     note: Mapped[str | None] = mapped_column(Text)

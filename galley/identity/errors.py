@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from galley.errors import Conflict, GalleyError, NotFound
+
+
+class NotAuthenticated(GalleyError):
+    status, code, title = 401, "not-authenticated", "Not authenticated"
+
+    def __init__(
+        self, detail: str = "Send valid credentials: Authorization: Bearer <token>."
+    ) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(GalleyError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+    def __init__(self, permission: str) -> None:
+        super().__init__(f"This needs the permission {permission}.", permission=permission)
+
+
+class InvalidCredentials(GalleyError):
+    """The same answer for an unknown e-mail and a wrong password."""
+
+    status, code, title = 401, "invalid-credentials", "Invalid credentials"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The e-mail address or the password is wrong.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+class InvalidRefreshToken(GalleyError):
+    status, code, title = 401, "invalid-refresh-token", "Invalid refresh token"
+
+    def __init__(self) -> None:
+        super().__init__("The refresh token is unknown, expired, used or revoked; log in again.")
+
+
+class EmailTaken(Conflict):
+    code = "email-taken"
+
+    def __init__(self) -> None:
+        super().__init__("An account with this e-mail address exists already.")
+
+
+class SignupClosed(GalleyError):
+    status, code, title = 403, "signup-closed", "Sign-up closed"
+
+    def __init__(self) -> None:
+        super().__init__("Accounts are created by an administrator here.")
+
+
+class ApiKeyNotFound(NotFound):
+    code = "api-key-not-found"
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"There is no API key {key_id}.")

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from galley.identity.rules import Role
+
+EMAIL_PATTERN = r"^[^@\s\x00]{1,64}@[^@\s\x00]{1,255}$"
+
+
+class Credentials(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    email: str = Field(max_length=320, pattern=EMAIL_PATTERN, examples=["ada@example.com"])
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserCreate(Credentials):
+    role: Role = "staff"
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_in: int = Field(description="Seconds until the access token expires.")
+    refresh_token: str
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+    role: Role
+    created_at: dt.datetime
+
+
+class Me(BaseModel):
+    kind: str = Field(examples=["user"])
+    id: str
+    role: Role
+    email: str | None
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")
+    role: Role
+    expires_at: dt.datetime | None = None
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    name: str
+    role: Role
+    prefix: str = Field(description="The start of the secret, to recognise it by.")
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    secret: str = Field(description="Shown this once; only a hash is kept.")
