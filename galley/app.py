@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
+import galley.models  # noqa: F401 - every table, so foreign keys between areas resolve
 from galley import operations
 from galley.catalog.api import router as products
 from galley.config import Settings, get_settings
