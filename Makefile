@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	@mkdir -p var
 	$(BIN)/galley migrate
-	$(BIN)/galley serve
+	@$(BIN)/galley dev-keys var/dev-keys.env
+	@set -a; [ -n "$$GALLEY_JWT_KEYS" ] || . ./var/dev-keys.env; set +a; exec $(BIN)/galley serve
 
 test: $(STAMP)
 	$(BIN)/ruff check galley tests bench

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -20,14 +21,15 @@ sys.path.insert(0, str(Path(__file__).parent.parent))
 
 from galley import migrate
 from galley.config import load_settings
+from tests.auth import TEST_JWT_KEYS, api_key, bearer
 from tests.live import running_server
 from tests.services import fresh_postgres_database
 
 SKUS = [f"HOT-{n}" for n in range(5)]
 
 
-async def _set_up(base: str) -> None:
-    async with httpx.AsyncClient(base_url=base) as http:
+async def _set_up(base: str, headers: dict[str, str]) -> None:
+    async with httpx.AsyncClient(base_url=base, headers=headers) as http:
         await http.post("/v1/locations", json={"code": "K", "name": "Kitchen"})
         for sku in SKUS:
             await http.post(
@@ -40,12 +42,14 @@ async def _set_up(base: str) -> None:
             )
 
 
-async def _load(base: str, orders: int, clients: int) -> tuple[float, list[float]]:
+async def _load(
+    base: str, headers: dict[str, str], orders: int, clients: int
+) -> tuple[float, list[float]]:
     latencies: list[float] = []
     queue = iter(range(orders))
 
     async def client() -> None:
-        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        async with httpx.AsyncClient(base_url=base, timeout=60, headers=headers) as http:
             for n in queue:
                 lines = [
                     {"sku": SKUS[n % len(SKUS)], "quantity": 1},
@@ -71,13 +75,15 @@ def _report(name: str, elapsed: float, latencies: list[float]) -> None:
 
 
 def _run(name: str, url: str, args: argparse.Namespace) -> None:
+    headers = bearer(asyncio.run(api_key(url)))
     with running_server(url, workers=args.workers) as base:
-        asyncio.run(_set_up(base))
-        asyncio.run(_load(base, 100, args.clients))  # warm-up
-        _report(name, *asyncio.run(_load(base, args.orders, args.clients)))
+        asyncio.run(_set_up(base, headers))
+        asyncio.run(_load(base, headers, 100, args.clients))  # warm-up
+        _report(name, *asyncio.run(_load(base, headers, args.orders, args.clients)))
 
 
 def main() -> None:
+    os.environ.setdefault("GALLEY_JWT_KEYS", TEST_JWT_KEYS)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=32)

@@ -11,10 +11,11 @@ from fastapi import FastAPI
 import galley.models  # noqa: F401 - every table, so foreign keys between areas resolve
 from galley import operations
 from galley.catalog.api import router as products
-from galley.config import Settings, get_settings
+from galley.config import Settings, SettingsError, get_settings
 from galley.db import Database
 from galley.http import problems
 from galley.http.middleware import BodyLimit, RequestContext
+from galley.identity.api import accounts, auth
 from galley.inventory.api import locations, stock
 from galley.logs import configure_logging
 from galley.orders.api import router as orders
@@ -30,6 +31,11 @@ Errors are RFC 9457 problem details; lists use cursor pagination; POSTs accept a
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    if not settings.signing_keys:
+        raise SettingsError(
+            "invalid setting GALLEY_JWT_KEYS: missing; set kid:secret pairs "
+            "(`make run` makes development keys)"
+        )
     configure_logging(settings.log_level, settings.log_format)
     database = Database(settings)
 
@@ -60,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.metrics_enabled:
         app.include_router(operations.metrics_router)
     for router in (
+        auth,
+        accounts,
         locations,
         products,
         stock,

@@ -147,7 +147,11 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction, committed when the block ends without an error."""
+        """A session in a transaction, committed when the block ends without an error.
+
+        An error that says `keeps_writes` (a refusal that must leave a trace, such as a
+        revoked token family) commits what was written before it propagates.
+        """
         async with AsyncExitStack() as stack:
             if self._writer is not None and not read_only:
                 await stack.enter_async_context(self._writer)
@@ -155,8 +159,15 @@ class Database:
             stack.callback(_READ_ONLY.reset, token)
             session = await stack.enter_async_context(self.sessions())
             session.info["settings"] = self.settings
-            await stack.enter_async_context(session.begin())
-            yield session
+            try:
+                yield session
+            except BaseException as exc:
+                if getattr(exc, "keeps_writes", False):
+                    await session.commit()
+                else:
+                    await session.rollback()
+                raise
+            await session.commit()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

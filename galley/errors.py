@@ -39,6 +39,8 @@ class GalleyError(Exception):
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad-request"
     title: ClassVar[str] = "Bad request"
+    # True when what the request wrote before the error must be kept (see db.transaction).
+    keeps_writes: ClassVar[bool] = False
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -107,6 +109,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 _DESCRIPTIONS = {
     400: "Malformed JSON",
+    401: "Missing or invalid credentials",
+    403: "Not allowed",
     404: "Unknown resource",
     409: "Conflict with the current state",
     412: "`If-Match` does not match the current ETag",

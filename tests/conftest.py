@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,7 +16,11 @@ from galley import migrate
 from galley.app import create_app
 from galley.config import Settings, load_settings
 from galley.models import Base
+from tests.auth import TEST_JWT_KEYS, api_key
 from tests.services import blocking, fresh_postgres_database
+
+# Settings are read when an app or a command starts, so this reaches every one of them.
+os.environ.setdefault("GALLEY_JWT_KEYS", TEST_JWT_KEYS)
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -64,8 +69,12 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The API as an administrator's integration sees it (an admin API key)."""
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://galley.test") as http:
+    headers = {"Authorization": f"Bearer {await api_key(settings.database_url)}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://galley.test", headers=headers
+    ) as http:
         yield http
     await app.state.engine.dispose()

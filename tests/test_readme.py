@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -36,6 +37,8 @@ def test_the_readme_walkthrough_works_as_written(sqlite_template: Path, tmp_path
             text=True,
             timeout=60,
             check=False,
+            cwd=README.parent,
+            env=os.environ | {"GALLEY_DATABASE_URL": f"sqlite+aiosqlite:///{database}"},
         )
 
     assert result.returncode == 0, result.stderr

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from galley.catalog import service
+from galley.catalog.errors import ProductNotFound
 from galley.catalog.schemas import (
     SKU_PATTERN,
     TEXT_PATTERN,
@@ -17,6 +18,7 @@ from galley.http.deps import Actor, AppSettings
 from galley.http.etags import check_if_match, resource_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
+from galley.identity.access import CurrentPrincipal, requires
 from galley.purchasing import suppliers
 from galley.purchasing.replenishment import replenish_everywhere
 
@@ -29,6 +31,7 @@ SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description="The product's SK
 
 @router.post(
     "",
+    dependencies=[requires("catalog:write")],
     status_code=201,
     response_model=ProductOut,
     responses=problem_responses(400, 409, 413, 415, 422),
@@ -47,9 +50,15 @@ async def create_product(
     )
 
 
-@router.get("", response_model=Page[ProductOut], responses=problem_responses(422))
+@router.get(
+    "",
+    dependencies=[requires("catalog:read", public=True)],
+    response_model=Page[ProductOut],
+    responses=problem_responses(422),
+)
 async def list_products(
     session: Session,
+    principal: CurrentPrincipal,
     q: str | None = Query(
         default=None,
         max_length=200,
@@ -60,6 +69,11 @@ async def list_products(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[ProductOut]:
+    """Those who cannot edit the catalog see only what is for sale."""
+    if not principal.may("catalog:write"):
+        if active is False:
+            return Page(data=[], next_cursor=None)
+        active = True
     products, next_cursor = await service.list_products(
         session, q=q, active=active, cursor=cursor, limit=limit
     )
@@ -68,15 +82,22 @@ async def list_products(
 
 @router.get(
     "/{sku}",
+    dependencies=[requires("catalog:read", public=True)],
     response_model=ProductOut,
     responses={304: {"description": "Not modified"}, **problem_responses(404, 422)},
 )
-async def get_product(sku: SkuPath, session: Session, request: Request) -> Response:
-    return resource_response(request, service.view(await service.get_product(session, sku)))
+async def get_product(
+    sku: SkuPath, session: Session, principal: CurrentPrincipal, request: Request
+) -> Response:
+    product = await service.get_product(session, sku)
+    if not product.active and not principal.may("catalog:write"):
+        raise ProductNotFound(sku)
+    return resource_response(request, service.view(product))
 
 
 @router.patch(
     "/{sku}",
+    dependencies=[requires("catalog:write")],
     response_model=ProductOut,
     responses=problem_responses(400, 404, 412, 413, 415, 422),
     summary="Change some fields of a product; send If-Match to avoid overwriting others",
@@ -102,6 +123,7 @@ async def update_product(
 
 @router.delete(
     "/{sku}",
+    dependencies=[requires("catalog:write")],
     status_code=204,
     responses=problem_responses(404, 409, 422),
     summary="Delete a product that was never ordered nor stocked",

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from galley.config import Settings
+from galley.identity.access import CurrentPrincipal
 
 
 def _settings(request: Request) -> Settings:
@@ -14,9 +15,9 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def _actor(request: Request) -> str:
+def _actor(principal: CurrentPrincipal) -> str:
     """Who is acting, for the ledger and order history."""
-    return getattr(request.state, "actor", "anonymous")
+    return principal.actor
 
 
 AppSettings = Annotated[Settings, Depends(_settings)]

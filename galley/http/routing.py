@@ -13,8 +13,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.db import Database
-from galley.errors import UnsupportedMediaType
+from galley.errors import UnsupportedMediaType, problem_responses
 from galley.http import idempotency
+from galley.identity.access import Requires, caller_key
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _READ_METHODS = frozenset({"GET", "HEAD"})
@@ -45,20 +46,26 @@ class GalleyRoute(APIRoute):
         if "POST" in (kwargs.get("methods") or ()):
             extra = [Depends(_document_idempotency_key)]
             kwargs["dependencies"] = [*(kwargs.get("dependencies") or []), *extra]
+        if any(isinstance(d.dependency, Requires) for d in kwargs.get("dependencies") or ()):
+            # Every protected route can answer these; the spec says so.
+            kwargs["responses"] = {**problem_responses(401, 403), **(kwargs.get("responses") or {})}
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
+        # JSON, unless the route documents other body types (the OAuth2 login form).
+        content = ((self.openapi_extra or {}).get("requestBody") or {}).get("content") or {}
+        accepted = frozenset(content) or frozenset({"application/json"})
 
         async def in_transaction(request: Request) -> Response:
-            await _require_json(request)
+            await _require_media_type(request, accepted)
             database: Database = request.app.state.database
             key = request.headers.get("idempotency-key") if request.method == "POST" else None
             claim: idempotency.Claim | None = None
             if key is not None:
                 outcome = await idempotency.claim(
                     database,
-                    _caller(request),
+                    caller_key(request),
                     idempotency.validate_key(key),
                     idempotency.fingerprint(request.method, request.url.path, await request.body()),
                 )
@@ -110,22 +117,19 @@ def _worth_retrying(exc: DBAPIError) -> bool:
     return _sqlstate(exc) in _RETRYABLE
 
 
-def _caller(request: Request) -> str:
-    """Whose key space an Idempotency-Key lives in."""
-    return getattr(request.state, "caller", "anonymous")
-
-
-async def _require_json(request: Request) -> None:
-    """Read the body here (so the size limit answers 413) and insist that it is JSON."""
+async def _require_media_type(request: Request, accepted: frozenset[str]) -> None:
+    """Read the body here (so the size limit answers 413) and insist on an accepted type."""
     if request.method not in _BODY_METHODS:
         return
     body = await request.body()
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if not body and not content_type:
         return
-    if content_type != "application/json" and not content_type.endswith("+json"):
+    json_like = content_type.endswith("+json") and "application/json" in accepted
+    if content_type not in accepted and not json_like:
         raise UnsupportedMediaType(
-            f"Send the body as application/json, not {content_type or 'without a content type'}."
+            f"Send the body as {' or '.join(sorted(accepted))}, "
+            f"not {content_type or 'without a content type'}."
         )
 
 

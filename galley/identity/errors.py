@@ -38,6 +38,12 @@ class InvalidRefreshToken(GalleyError):
         super().__init__("The refresh token is unknown, expired, used or revoked; log in again.")
 
 
+class RefreshTokenReused(InvalidRefreshToken):
+    """The revocation of the token's family is kept, though the request fails."""
+
+    keeps_writes = True
+
+
 class EmailTaken(Conflict):
     code = "email-taken"
 

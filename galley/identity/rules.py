@@ -9,7 +9,9 @@ from typing import Literal
 Role = Literal["customer", "staff", "manager", "admin"]
 ROLES: tuple[Role, ...] = ("customer", "staff", "manager", "admin")
 
-_CUSTOMER = frozenset({"catalog:read", "orders:read", "orders:place", "orders:cancel"})
+_CUSTOMER = frozenset(
+    {"account:read", "catalog:read", "orders:read", "orders:place", "orders:cancel"}
+)
 _STAFF = _CUSTOMER | {"locations:read", "stock:read", "orders:prepare"}
 _MANAGER = _STAFF | {
     "catalog:write",

@@ -17,6 +17,7 @@ from galley.identity.errors import (
     EmailTaken,
     InvalidCredentials,
     InvalidRefreshToken,
+    RefreshTokenReused,
 )
 from galley.identity.models import ApiKey, RefreshToken, User
 from galley.identity.schemas import ApiKeyCreate, TokenPair
@@ -84,7 +85,7 @@ async def refresh(session: AsyncSession, token: str, settings: Settings) -> Toke
         raise InvalidRefreshToken()
     if found.used_at is not None:
         await revoke_family(session, found.family)
-        raise InvalidRefreshToken()
+        raise RefreshTokenReused()
     found.used_at = now
     user = await session.get_one(User, found.user_id)
     if user.disabled:

@@ -9,6 +9,7 @@ from galley.http.deps import Actor
 from galley.http.etags import resource_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
+from galley.identity.access import requires
 from galley.inventory import service
 from galley.inventory.filters import StockFilters
 from galley.inventory.schemas import (
@@ -35,6 +36,7 @@ def _location_view(location: object) -> LocationOut:
 
 @locations.post(
     "",
+    dependencies=[requires("locations:write")],
     status_code=201,
     response_model=LocationOut,
     responses=problem_responses(400, 409, 413, 415, 422),
@@ -49,7 +51,12 @@ async def create_location(body: LocationCreate, session: Session, request: Reque
     )
 
 
-@locations.get("", response_model=Page[LocationOut], responses=problem_responses(422))
+@locations.get(
+    "",
+    dependencies=[requires("locations:read")],
+    response_model=Page[LocationOut],
+    responses=problem_responses(422),
+)
 async def list_locations(
     session: Session, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[LocationOut]:
@@ -59,6 +66,7 @@ async def list_locations(
 
 @locations.get(
     "/{code}",
+    dependencies=[requires("locations:read")],
     response_model=LocationOut,
     responses={304: {"description": "Not modified"}, **problem_responses(404, 422)},
 )
@@ -66,7 +74,12 @@ async def get_location(code: CodePath, session: Session, request: Request) -> Re
     return resource_response(request, _location_view(await service.get_location(session, code)))
 
 
-@stock.get("", response_model=Page[StockLevelOut], responses=problem_responses(422))
+@stock.get(
+    "",
+    dependencies=[requires("stock:read")],
+    response_model=Page[StockLevelOut],
+    responses=problem_responses(422),
+)
 async def list_stock(
     session: Session,
     where: StockFilters,
@@ -81,6 +94,7 @@ async def list_stock(
 
 @stock.post(
     "/adjustments",
+    dependencies=[requires("stock:adjust")],
     status_code=201,
     response_model=AdjustmentOut,
     responses=problem_responses(400, 409, 413, 415, 422),
@@ -114,7 +128,12 @@ async def adjust_stock(
     )
 
 
-@stock.get("/ledger", response_model=Page[LedgerEntryOut], responses=problem_responses(422))
+@stock.get(
+    "/ledger",
+    dependencies=[requires("stock:read")],
+    response_model=Page[LedgerEntryOut],
+    responses=problem_responses(422),
+)
 async def list_ledger(
     session: Session,
     where: StockFilters,
@@ -129,6 +148,7 @@ async def list_ledger(
 
 @stock.get(
     "/ledger/{entry_id}",
+    dependencies=[requires("stock:read")],
     response_model=LedgerEntryOut,
     responses={304: {"description": "Not modified"}, **problem_responses(404, 422)},
 )

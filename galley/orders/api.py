@@ -10,6 +10,7 @@ from galley.http.deps import Actor, AppSettings
 from galley.http.etags import resource_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
+from galley.identity.access import CurrentPrincipal, requires
 from galley.inventory.schemas import CODE_PATTERN
 from galley.orders import lifecycle, views
 from galley.orders.placing import place_order
@@ -30,23 +31,41 @@ _TRANSITION_ERRORS = problem_responses(404, 409, 422)
 
 @router.post(
     "",
+    dependencies=[requires("orders:place")],
     status_code=201,
     response_model=OrderOut,
     responses=problem_responses(400, 409, 413, 415, 422),
     summary="Place an order: allocate what is in stock, backorder the rest",
 )
 async def create_order(
-    body: OrderCreate, session: Session, settings: AppSettings, actor: Actor, request: Request
+    body: OrderCreate,
+    session: Session,
+    settings: AppSettings,
+    principal: CurrentPrincipal,
+    request: Request,
 ) -> Response:
-    order = await place_order(session, body, currency=settings.currency, actor=actor)
+    """A customer's order is theirs: the customer comes from the token, never the body."""
+    order = await place_order(
+        session,
+        body,
+        currency=settings.currency,
+        actor=principal.actor,
+        customer_id=principal.customer_id,
+    )
     return resource_response(
         request, order, status_code=201, headers={"Location": f"/v1/orders/{order.id}"}
     )
 
 
-@router.get("", response_model=Page[OrderOut], responses=problem_responses(422))
+@router.get(
+    "",
+    dependencies=[requires("orders:read")],
+    response_model=Page[OrderOut],
+    responses=problem_responses(422),
+)
 async def list_orders(
     session: Session,
+    principal: CurrentPrincipal,
     status: Status | None = None,
     location: str | None = Query(default=None, pattern=CODE_PATTERN),
     customer_ref: str | None = Query(default=None, max_length=100, pattern=TEXT_PATTERN),
@@ -60,29 +79,41 @@ async def list_orders(
         customer_ref=customer_ref,
         cursor=cursor,
         limit=limit,
+        customer_id=principal.customer_id,
     )
     return Page(data=orders, next_cursor=next_cursor)
 
 
 @router.get(
     "/{order_id}",
+    dependencies=[requires("orders:read")],
     response_model=OrderOut,
     responses={304: {"description": "Not modified"}, **problem_responses(404, 422)},
 )
-async def get_order(order_id: OrderId, session: Session, request: Request) -> Response:
-    return resource_response(request, await views.get_order(session, order_id))
+async def get_order(
+    order_id: OrderId, session: Session, principal: CurrentPrincipal, request: Request
+) -> Response:
+    order = await views.get_order(session, order_id, customer_id=principal.customer_id)
+    return resource_response(request, order)
 
 
 @router.get(
     "/{order_id}/events",
+    dependencies=[requires("orders:read")],
     response_model=Page[OrderEventOut],
     responses=problem_responses(404, 422),
     summary="The order's history: every status change and allocation",
 )
 async def list_order_events(
-    order_id: OrderId, session: Session, limit: Limit = 50, cursor: Cursor = None
+    order_id: OrderId,
+    session: Session,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> Page[OrderEventOut]:
-    events, next_cursor = await views.list_events(session, order_id, cursor, limit)
+    events, next_cursor = await views.list_events(
+        session, order_id, cursor, limit, customer_id=principal.customer_id
+    )
     return Page(data=events, next_cursor=next_cursor)
 
 
@@ -90,19 +121,34 @@ async def _move(session: Session, order_id: str, action: Action, actor: str) -> 
     return await lifecycle.transition(session, order_id, action, actor=actor)
 
 
-@router.post("/{order_id}/start", response_model=OrderOut, responses=_TRANSITION_ERRORS)
+@router.post(
+    "/{order_id}/start",
+    dependencies=[requires("orders:prepare")],
+    response_model=OrderOut,
+    responses=_TRANSITION_ERRORS,
+)
 async def start_order(order_id: OrderId, session: Session, actor: Actor) -> OrderOut:
     """`confirmed` → `preparing`."""
     return await _move(session, order_id, "start", actor)
 
 
-@router.post("/{order_id}/ready", response_model=OrderOut, responses=_TRANSITION_ERRORS)
+@router.post(
+    "/{order_id}/ready",
+    dependencies=[requires("orders:prepare")],
+    response_model=OrderOut,
+    responses=_TRANSITION_ERRORS,
+)
 async def mark_ready(order_id: OrderId, session: Session, actor: Actor) -> OrderOut:
     """`preparing` → `ready`."""
     return await _move(session, order_id, "ready", actor)
 
 
-@router.post("/{order_id}/complete", response_model=OrderOut, responses=_TRANSITION_ERRORS)
+@router.post(
+    "/{order_id}/complete",
+    dependencies=[requires("orders:prepare")],
+    response_model=OrderOut,
+    responses=_TRANSITION_ERRORS,
+)
 async def complete_order(order_id: OrderId, session: Session, actor: Actor) -> OrderOut:
     """`ready` → `completed`; the reserved stock leaves the location."""
     return await _move(session, order_id, "complete", actor)
@@ -110,12 +156,23 @@ async def complete_order(order_id: OrderId, session: Session, actor: Actor) -> O
 
 @router.post(
     "/{order_id}/cancel",
+    dependencies=[requires("orders:cancel")],
     response_model=OrderOut,
     responses=problem_responses(400, 404, 409, 413, 415, 422),
 )
 async def cancel_order(
-    order_id: OrderId, session: Session, actor: Actor, body: CancelRequest | None = None
+    order_id: OrderId,
+    session: Session,
+    principal: CurrentPrincipal,
+    body: CancelRequest | None = None,
 ) -> OrderOut:
-    """Any open state → `cancelled`; reserved stock is released."""
-    reason = body.reason if body else None
-    return await lifecycle.transition(session, order_id, "cancel", actor=actor, reason=reason)
+    """Any open state → `cancelled` (a customer's own order: until preparation starts);
+    reserved stock is released."""
+    return await lifecycle.transition(
+        session,
+        order_id,
+        "cancel",
+        actor=principal.actor,
+        reason=body.reason if body else None,
+        customer_id=principal.customer_id,
+    )

@@ -29,6 +29,7 @@ async def transition(
     *,
     actor: str,
     reason: str | None = None,
+    customer_id: int | None = None,
 ) -> OrderOut:
     """Apply `action` to the order, holding its row lock so two transitions never race.
 
@@ -36,12 +37,14 @@ async def transition(
     every transaction takes its locks in); the state is checked under both locks.
     """
     if action in _MOVES_STOCK:
-        order, _, lines = await load_order(session, order_id)
+        order, _, lines = await load_order(session, order_id, customer_id=customer_id)
         await levels.lock_levels(session, order.location_id, [ln.product_id for ln in lines])
-    order, location, lines = await load_order(session, order_id, for_update=True)
+    order, location, lines = await load_order(
+        session, order_id, for_update=True, customer_id=customer_id
+    )
     current: rules.Status = order.status  # type: ignore[assignment]
     try:
-        target = rules.next_status(current, action)
+        target = rules.next_status(current, action, by_customer=customer_id is not None)
     except rules.IllegalTransition:
         raise IllegalOrderTransition(current, action) from None
 

@@ -46,8 +46,14 @@ class _Line:
 
 
 async def place_order(
-    session: AsyncSession, request: OrderCreate, *, currency: str, actor: str
+    session: AsyncSession,
+    request: OrderCreate,
+    *,
+    currency: str,
+    actor: str,
+    customer_id: int | None = None,
 ) -> OrderOut:
+    """Place the order; `customer_id` is the customer placing it (from their token)."""
     products = await _sellable_lines(session, request, currency)
     location_id = await inventory.location_id_for(session, request.location, field="location")
     wanted = {products[line.sku].id: line.quantity for line in request.lines}
@@ -58,6 +64,7 @@ async def place_order(
     order: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "location_id": location_id,
+        "customer_id": customer_id,
         "status": rules.status_after_placing([a.backordered for a in allocations.values()]),
         "customer_ref": request.customer_ref,
         "note": request.note,
@@ -111,6 +118,7 @@ class _Placed:
     id: str
     number: int
     location_id: int
+    customer_id: int | None
     status: str
     customer_ref: str | None
     note: str | None

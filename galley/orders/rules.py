@@ -37,8 +37,14 @@ class IllegalTransition(Exception):
         self.action = action
 
 
-def next_status(current: Status, action: Action) -> Status:
+# A customer may cancel their order until the kitchen starts on it.
+CUSTOMER_CANCELLABLE: tuple[Status, ...] = ("awaiting_stock", "confirmed")
+
+
+def next_status(current: Status, action: Action, *, by_customer: bool = False) -> Status:
     allowed_from, target = _TRANSITIONS[action]
+    if by_customer and action == "cancel":
+        allowed_from = CUSTOMER_CANCELLABLE
     if current not in allowed_from:
         raise IllegalTransition(current, action)
     return target

@@ -10,7 +10,7 @@ from typing import Protocol
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from galley.http.paging import fetch_page
+from galley.http.paging import AnySelect, fetch_page
 from galley.inventory.models import Location
 from galley.money import Money
 from galley.orders.errors import OrderNotFound
@@ -86,12 +86,19 @@ def order_view(order: OrderFacts, location: str, lines: Sequence[LineFacts]) -> 
 
 
 async def load_order(
-    session: AsyncSession, order_id: str, *, for_update: bool = False
+    session: AsyncSession,
+    order_id: str,
+    *,
+    for_update: bool = False,
+    customer_id: int | None = None,
 ) -> tuple[Order, str, list[OrderLine]]:
-    stmt = (
+    """The order, its location code and lines. With `customer_id`, only that customer's
+    order is found: anyone else's answers 404, as if it did not exist."""
+    stmt = _of_customer(
         select(Order, Location.code)
         .join(Location, Location.id == Order.location_id)
-        .where(Order.id == order_id)
+        .where(Order.id == order_id),
+        customer_id,
     )
     if for_update:
         # Refresh an order this session read before it waited for the lock.
@@ -108,8 +115,14 @@ async def load_order(
     return order, code, list(lines)
 
 
-async def get_order(session: AsyncSession, order_id: str) -> OrderOut:
-    return order_view(*await load_order(session, order_id))
+def _of_customer(stmt: AnySelect, customer_id: int | None) -> AnySelect:
+    return stmt if customer_id is None else stmt.where(Order.customer_id == customer_id)
+
+
+async def get_order(
+    session: AsyncSession, order_id: str, *, customer_id: int | None = None
+) -> OrderOut:
+    return order_view(*await load_order(session, order_id, customer_id=customer_id))
 
 
 async def list_orders(
@@ -120,9 +133,11 @@ async def list_orders(
     customer_ref: str | None,
     cursor: str | None,
     limit: int,
+    customer_id: int | None = None,
 ) -> tuple[list[OrderOut], str | None]:
-    stmt: Select[Order, str] = select(Order, Location.code).join(
-        Location, Location.id == Order.location_id
+    stmt: Select[Order, str] = _of_customer(
+        select(Order, Location.code).join(Location, Location.id == Order.location_id),
+        customer_id,
     )
     if status is not None:
         stmt = stmt.where(Order.status == status)
@@ -142,9 +157,18 @@ async def list_orders(
 
 
 async def list_events(
-    session: AsyncSession, order_id: str, cursor: str | None, limit: int
+    session: AsyncSession,
+    order_id: str,
+    cursor: str | None,
+    limit: int,
+    *,
+    customer_id: int | None = None,
 ) -> tuple[list[OrderEventOut], str | None]:
-    number = (await session.execute(select(Order.number).where(Order.id == order_id))).scalar()
+    number = (
+        await session.execute(
+            _of_customer(select(Order.number).where(Order.id == order_id), customer_id)
+        )
+    ).scalar()
     if number is None:
         raise OrderNotFound(order_id)
     stmt = select(OrderEvent).where(OrderEvent.order_number == number)

@@ -9,6 +9,7 @@ from galley.http.deps import Actor
 from galley.http.etags import check_if_match, resource_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
+from galley.identity.access import requires
 from galley.inventory import service as inventory
 from galley.inventory.filters import StockFilters
 from galley.inventory.schemas import CODE_PATTERN, StockLevelOut
@@ -43,6 +44,7 @@ _NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Not modi
 
 @supplier_router.post(
     "",
+    dependencies=[requires("suppliers:write")],
     status_code=201,
     response_model=SupplierOut,
     responses=problem_responses(400, 413, 415, 422),
@@ -57,7 +59,12 @@ async def create_supplier(body: SupplierCreate, session: Session, request: Reque
     )
 
 
-@supplier_router.get("", response_model=Page[SupplierOut], responses=problem_responses(422))
+@supplier_router.get(
+    "",
+    dependencies=[requires("suppliers:read")],
+    response_model=Page[SupplierOut],
+    responses=problem_responses(422),
+)
 async def list_suppliers(
     session: Session, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[SupplierOut]:
@@ -67,6 +74,7 @@ async def list_suppliers(
 
 @supplier_router.get(
     "/{supplier_id}",
+    dependencies=[requires("suppliers:read")],
     response_model=SupplierOut,
     responses={**_NOT_MODIFIED, **problem_responses(404, 422)},
 )
@@ -77,6 +85,7 @@ async def get_supplier(supplier_id: IdPath, session: Session, request: Request) 
 
 @supplier_router.patch(
     "/{supplier_id}",
+    dependencies=[requires("suppliers:write")],
     response_model=SupplierOut,
     responses=problem_responses(400, 404, 409, 412, 413, 415, 422),
 )
@@ -92,7 +101,12 @@ async def update_supplier(
 # ---- purchase orders ---------------------------------------------------------------------
 
 
-@po_router.get("", response_model=Page[PurchaseOrderOut], responses=problem_responses(422))
+@po_router.get(
+    "",
+    dependencies=[requires("purchasing:read")],
+    response_model=Page[PurchaseOrderOut],
+    responses=problem_responses(422),
+)
 async def list_purchase_orders(
     session: Session,
     status: POStatus | None = None,
@@ -109,6 +123,7 @@ async def list_purchase_orders(
 
 @po_router.post(
     "",
+    dependencies=[requires("purchasing:write")],
     status_code=201,
     response_model=PurchaseOrderOut,
     responses={
@@ -132,6 +147,7 @@ async def create_purchase_order(
 
 @po_router.get(
     "/{po_id}",
+    dependencies=[requires("purchasing:read")],
     response_model=PurchaseOrderOut,
     responses={**_NOT_MODIFIED, **problem_responses(404, 422)},
 )
@@ -143,6 +159,7 @@ async def get_purchase_order(po_id: IdPath, session: Session, request: Request) 
 
 @po_router.patch(
     "/{po_id}",
+    dependencies=[requires("purchasing:write")],
     response_model=PurchaseOrderOut,
     responses=problem_responses(400, 404, 409, 412, 413, 415, 422),
     summary="Edit a draft's lines",
@@ -163,7 +180,10 @@ async def edit_purchase_order(
 
 
 @po_router.post(
-    "/{po_id}/send", response_model=PurchaseOrderOut, responses=problem_responses(404, 409, 422)
+    "/{po_id}/send",
+    dependencies=[requires("purchasing:write")],
+    response_model=PurchaseOrderOut,
+    responses=problem_responses(404, 409, 422),
 )
 async def send_purchase_order(po_id: IdPath, session: Session, actor: Actor) -> PurchaseOrderOut:
     """`draft` → `sent`: frozen; later shortfalls collect on a new draft."""
@@ -173,6 +193,7 @@ async def send_purchase_order(po_id: IdPath, session: Session, actor: Actor) -> 
 
 @po_router.post(
     "/{po_id}/cancel",
+    dependencies=[requires("purchasing:write")],
     response_model=PurchaseOrderOut,
     responses=problem_responses(400, 404, 409, 413, 415, 422),
 )
@@ -186,6 +207,7 @@ async def cancel_purchase_order(
 
 @po_router.post(
     "/{po_id}/receipts",
+    dependencies=[requires("purchasing:write")],
     status_code=201,
     response_model=PurchaseOrderOut,
     responses=problem_responses(400, 404, 409, 413, 415, 422),
@@ -206,7 +228,12 @@ async def receive_purchase_order(
 # ---- replenishment -----------------------------------------------------------------------
 
 
-@plan_router.get("/plan", response_model=Page[PlanItem], responses=problem_responses(422))
+@plan_router.get(
+    "/plan",
+    dependencies=[requires("purchasing:read")],
+    response_model=Page[PlanItem],
+    responses=problem_responses(422),
+)
 async def replenishment_plan(
     session: Session,
     where: StockFilters,
@@ -221,6 +248,7 @@ async def replenishment_plan(
 
 @plan_router.get(
     "/unsourced",
+    dependencies=[requires("purchasing:read")],
     response_model=Page[StockLevelOut],
     responses=problem_responses(422),
     summary="Backorders of products without a supplier: nothing buys them",

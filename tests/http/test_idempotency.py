@@ -15,6 +15,7 @@ from sqlalchemy import update
 from galley.app import create_app
 from galley.config import Settings
 from galley.http import idempotency
+from galley.identity.credentials import digest
 from tests import shop
 from tests.problems import fields, problem
 
@@ -228,7 +229,10 @@ async def test_a_key_still_in_flight_is_409(client: httpx.AsyncClient, app: Fast
     await open_shop(client)
     body = _body(ORDER)
     claim = await idempotency.claim(
-        app.state.database, "anonymous", "busy", idempotency.fingerprint("POST", "/v1/orders", body)
+        app.state.database,
+        _caller(client),
+        "busy",
+        idempotency.fingerprint("POST", "/v1/orders", body),
     )
     assert isinstance(claim, idempotency.Claim)
     before = await shop.everything(client)
@@ -245,7 +249,10 @@ async def test_a_claim_abandoned_by_a_dead_process_is_taken_over(
     await open_shop(client)
     body = _body(ORDER)
     await idempotency.claim(
-        app.state.database, "anonymous", "lost", idempotency.fingerprint("POST", "/v1/orders", body)
+        app.state.database,
+        _caller(client),
+        "lost",
+        idempotency.fingerprint("POST", "/v1/orders", body),
     )
     await _age(app, "lost", dt.timedelta(minutes=2))
 
@@ -268,3 +275,9 @@ async def test_after_24_hours_a_key_may_be_used_again(
     assert response.status_code == 201, response.text
     assert response.json()["id"] != first.json()["id"]
     assert "idempotent-replayed" not in response.headers
+
+
+def _caller(client: httpx.AsyncClient) -> str:
+    """The key space of the client's own credentials (an API key)."""
+    secret = client.headers["Authorization"].removeprefix("Bearer ")
+    return "api_key:" + digest(secret)[:24]

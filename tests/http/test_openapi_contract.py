@@ -14,7 +14,9 @@ from hypothesis import HealthCheck, settings
 
 from galley.app import create_app
 from galley.config import load_settings
+from tests.auth import api_key, bearer
 from tests.live import running_server
+from tests.services import blocking
 
 pytestmark = pytest.mark.slow
 
@@ -26,19 +28,24 @@ schema = schemathesis.openapi.from_dict(
 
 
 @pytest.fixture(scope="module")
-def base_url(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def base_url(
+    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """The live server, and an administrator's credentials for it."""
     path = tmp_path_factory.mktemp("contract") / "galley.db"
     shutil.copy(sqlite_template, path)
-    with running_server(f"sqlite+aiosqlite:///{path}") as base:
-        _seed(base)
+    url = f"sqlite+aiosqlite:///{path}"
+    headers = bearer(blocking(lambda: api_key(url)))
+    with running_server(url) as base:
+        _seed(base, headers)
         published = httpx.get(f"{base}/openapi.json").json()
         assert published == schema.raw_schema
-        yield base
+        yield base, headers
 
 
-def _seed(base: str) -> None:
+def _seed(base: str, headers: dict[str, str]) -> None:
     """A little data, so that generated requests also reach existing resources."""
-    with httpx.Client(base_url=base) as http:
+    with httpx.Client(base_url=base, headers=headers) as http:
         http.post("/v1/locations", json={"code": "K", "name": "Kitchen"})
         http.post(
             "/v1/products",
@@ -59,9 +66,12 @@ BUSINESS_RULES_APPLY = schemathesis.checks.positive_data_acceptance
 
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-def test_every_operation_answers_as_documented(case: schemathesis.Case, base_url: str) -> None:
+def test_every_operation_answers_as_documented(
+    case: schemathesis.Case, base_url: tuple[str, dict[str, str]]
+) -> None:
+    base, headers = base_url
     if case.headers and "Idempotency-Key" in case.headers:
         # A generated key repeats across different bodies, which is rightly a 422;
         # key reuse has tests of its own.
         case.headers["Idempotency-Key"] = uuid.uuid4().hex
-    case.call_and_validate(base_url=base_url, excluded_checks=[BUSINESS_RULES_APPLY])
+    case.call_and_validate(base_url=base, headers=headers, excluded_checks=[BUSINESS_RULES_APPLY])

@@ -7,6 +7,7 @@ import asyncio
 import httpx
 import pytest
 
+from tests.auth import api_key, bearer
 from tests.live import running_server
 
 pytestmark = pytest.mark.slow
@@ -16,8 +17,8 @@ EACH = 3
 ON_HAND = 100
 
 
-async def _set_up(base: str) -> None:
-    async with httpx.AsyncClient(base_url=base) as http:
+async def _set_up(base: str, headers: dict[str, str]) -> None:
+    async with httpx.AsyncClient(base_url=base, headers=headers) as http:
         for path, body in (
             ("/v1/locations", {"code": "K", "name": "Kitchen"}),
             (
@@ -33,8 +34,8 @@ async def _set_up(base: str) -> None:
             assert response.status_code == 201, response.text
 
 
-async def _one_client(base: str, start: asyncio.Event) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+async def _one_client(base: str, headers: dict[str, str], start: asyncio.Event) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=base, timeout=60, headers=headers) as http:
         await start.wait()
         return await http.post(
             "/v1/orders", json={"location": "K", "lines": [{"sku": "HOT", "quantity": EACH}]}
@@ -42,10 +43,11 @@ async def _one_client(base: str, start: asyncio.Event) -> httpx.Response:
 
 
 async def test_concurrent_orders_never_allocate_more_than_is_on_hand(database_url: str) -> None:
+    headers = bearer(await api_key(database_url))
     with running_server(database_url, workers=2) as base:
-        await _set_up(base)
+        await _set_up(base, headers)
         start = asyncio.Event()
-        clients = [asyncio.create_task(_one_client(base, start)) for _ in range(CLIENTS)]
+        clients = [asyncio.create_task(_one_client(base, headers, start)) for _ in range(CLIENTS)]
         await asyncio.sleep(0.2)
         start.set()
         responses = await asyncio.gather(*clients)
@@ -55,7 +57,7 @@ async def test_concurrent_orders_never_allocate_more_than_is_on_hand(database_ur
         assert sum(line["allocated"] for line in lines) == ON_HAND
         assert sum(line["backordered"] for line in lines) == CLIENTS * EACH - ON_HAND
 
-        async with httpx.AsyncClient(base_url=base) as http:
+        async with httpx.AsyncClient(base_url=base, headers=headers) as http:
             (level,) = (await http.get("/v1/stock", params={"sku": "HOT"})).json()["data"]
             ledger = (await http.get("/v1/stock/ledger", params={"sku": "HOT"})).json()["data"]
         assert level == {

@@ -37,6 +37,7 @@ from sqlalchemy import text
 
 from galley.app import create_app
 from galley.config import load_settings
+from tests.auth import api_key, bearer
 from tests.conftest import BACKENDS, empty_postgres
 from tests.services import blocking
 
@@ -107,7 +108,9 @@ def _machine(database_url: str, reset: Any) -> type[RuleBasedStateMachine]:
             reset()
             self.app = create_app(load_settings(database_url=database_url, log_level="ERROR"))
             self.client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=self.app), base_url="http://galley.test"
+                transport=httpx.ASGITransport(app=self.app),
+                base_url="http://galley.test",
+                headers=bearer(self.run(api_key(database_url))),
             )
             self.ordered_before: dict[str, int] = {}
 

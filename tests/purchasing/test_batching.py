@@ -7,6 +7,7 @@ import httpx
 from galley.app import create_app
 from galley.config import Settings
 from tests import shop
+from tests.auth import api_key, bearer
 
 
 async def test_auto_sent_drafts_go_out_at_most_once_per_batch_window(settings: Settings) -> None:
@@ -14,7 +15,11 @@ async def test_auto_sent_drafts_go_out_at_most_once_per_batch_window(settings: S
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+        httpx.AsyncClient(
+            transport=transport,
+            base_url="http://t",
+            headers=bearer(await api_key(settings.database_url)),
+        ) as client,
     ):
         await shop.location(client)
         supplier = await shop.supplier(client, auto_send=True)

@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Path, Request, Response
+from pydantic import ValidationError
+
+from galley.errors import FieldError, InvalidRequest, problem_responses
+from galley.http.deps import AppSettings
+from galley.http.routing import GalleyRoute, Session
+from galley.identity import service
+from galley.identity.access import CurrentPrincipal, requires
+from galley.identity.errors import SignupClosed
+from galley.identity.models import ApiKey, User
+from galley.identity.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    Credentials,
+    Me,
+    RefreshRequest,
+    TokenPair,
+    UserCreate,
+    UserOut,
+)
+
+auth = APIRouter(prefix="/v1/auth", tags=["auth"], route_class=GalleyRoute)
+accounts = APIRouter(prefix="/v1", tags=["accounts"], route_class=GalleyRoute)
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+def user_view(user: User) -> UserOut:
+    return UserOut(id=str(user.id), email=user.email, role=user.role, created_at=user.created_at)
+
+
+def key_view(key: ApiKey) -> ApiKeyOut:
+    return ApiKeyOut.model_validate(
+        {**{f: getattr(key, f) for f in ApiKeyOut.model_fields if f != "id"}, "id": str(key.id)}
+    )
+
+
+async def _credentials(request: Request) -> Credentials:
+    """JSON, or the OAuth2 password form the interactive docs send."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if content_type == _FORM:
+            form = parse_qs((await request.body()).decode(errors="replace"))
+            return Credentials(
+                email=form.get("username", [""])[0], password=form.get("password", [""])[0]
+            )
+        return Credentials.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise InvalidRequest(
+            "Send an e-mail address and a password.",
+            [
+                FieldError(field=".".join(map(str, e["loc"])) or "body", message=e["msg"])
+                for e in exc.errors()
+            ],
+        ) from None
+
+
+@auth.post(
+    "/token",
+    response_model=TokenPair,
+    responses=problem_responses(400, 401, 415, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": Credentials.model_json_schema()},
+                _FORM: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["username", "password"],
+                        "properties": {
+                            "username": {"type": "string"},
+                            "password": {"type": "string"},
+                        },
+                    }
+                },
+            },
+        }
+    },
+    summary="Log in: an access token and a refresh token",
+)
+async def log_in(request: Request, session: Session, settings: AppSettings) -> TokenPair:
+    given = await _credentials(request)
+    return await service.log_in(session, given.email, given.password, settings)
+
+
+@auth.post("/refresh", response_model=TokenPair, responses=problem_responses(400, 401, 415, 422))
+async def refresh(body: RefreshRequest, session: Session, settings: AppSettings) -> TokenPair:
+    """Trade a refresh token for a new pair; each refresh token works once."""
+    return await service.refresh(session, body.refresh_token, settings)
+
+
+@auth.post(
+    "/logout",
+    status_code=204,
+    dependencies=[requires("account:read")],
+    responses=problem_responses(400, 401, 415, 422),
+)
+async def log_out(body: RefreshRequest, session: Session) -> Response:
+    """Revoke the refresh token and every token issued from the same login."""
+    await service.log_out(session, body.refresh_token)
+    return Response(status_code=204)
+
+
+@auth.post(
+    "/register",
+    status_code=201,
+    response_model=UserOut,
+    responses=problem_responses(400, 403, 409, 413, 415, 422),
+    summary="A customer signs up",
+)
+async def register(body: Credentials, session: Session, settings: AppSettings) -> UserOut:
+    if settings.signup == "closed":
+        raise SignupClosed()
+    return user_view(await service.create_user(session, body.email, body.password, "customer"))
+
+
+@accounts.get(
+    "/me",
+    response_model=Me,
+    dependencies=[requires("account:read")],
+    responses=problem_responses(401),
+)
+async def me(principal: CurrentPrincipal, session: Session) -> Me:
+    email = None
+    if principal.kind == "user" and principal.id is not None:
+        email = (await session.get_one(User, principal.id)).email
+    return Me(kind=principal.kind, id=str(principal.id), role=principal.role, email=email)
+
+
+@accounts.post(
+    "/users",
+    status_code=201,
+    response_model=UserOut,
+    dependencies=[requires("users:write")],
+    responses=problem_responses(400, 401, 403, 409, 413, 415, 422),
+    summary="An administrator creates an account (staff, manager, admin or customer)",
+)
+async def create_user(body: UserCreate, session: Session) -> UserOut:
+    return user_view(await service.create_user(session, body.email, body.password, body.role))
+
+
+@accounts.post(
+    "/api-keys",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    dependencies=[requires("api_keys:manage")],
+    responses=problem_responses(400, 401, 403, 413, 415, 422),
+    summary="A key for an integration; its secret is shown once",
+)
+async def create_api_key(body: ApiKeyCreate, session: Session) -> ApiKeyCreated:
+    key, secret = await service.create_api_key(session, body)
+    return ApiKeyCreated(**key_view(key).model_dump(), secret=secret)
+
+
+@accounts.get(
+    "/api-keys",
+    response_model=list[ApiKeyOut],
+    dependencies=[requires("api_keys:manage")],
+    responses=problem_responses(401, 403),
+)
+async def list_api_keys(session: Session) -> list[ApiKeyOut]:
+    return [key_view(key) for key in await service.list_api_keys(session)]
+
+
+@accounts.delete(
+    "/api-keys/{key_id}",
+    status_code=204,
+    dependencies=[requires("api_keys:manage")],
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def revoke_api_key(
+    key_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")], session: Session
+) -> Response:
+    """Revoked at once: the next request with it is refused."""
+    await service.revoke_api_key(session, key_id)
+    return Response(status_code=204)

@@ -1,0 +1,28 @@
+"""Credentials for tests: API keys made straight in the database under test."""
+
+from __future__ import annotations
+
+from galley.config import load_settings
+from galley.db import Database
+from galley.identity import service
+from galley.identity.rules import Role
+from galley.identity.schemas import ApiKeyCreate
+
+# A fixed signing key for the test run; never used outside tests.
+TEST_JWT_KEYS = "test:dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXkh"
+
+
+async def api_key(database_url: str, role: Role = "admin") -> str:
+    database = Database(load_settings(database_url=database_url))
+    try:
+        async with database.transaction() as session:
+            _, secret = await service.create_api_key(
+                session, ApiKeyCreate(name=f"test {role}", role=role)
+            )
+    finally:
+        await database.dispose()
+    return secret
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
