@@ -233,3 +233,27 @@ async def test_an_api_key_is_shown_once_listed_and_revoked_at_once(
 
     assert (await client.delete(f"/v1/api-keys/{mine['id']}")).status_code == 204
     assert (await till.get("/v1/stock")).status_code == 401
+
+
+async def test_an_admin_creates_staff_who_may_prepare_but_not_adjust_stock(
+    client: httpx.AsyncClient, anonymous: httpx.AsyncClient
+) -> None:
+    created = await client.post(
+        "/v1/users", json={"email": "ivy@example.com", "password": PASSWORD, "role": "staff"}
+    )
+    assert created.status_code == 201, created.text
+    ivy = _as(anonymous, (await _log_in(anonymous, "ivy@example.com"))["access_token"])
+
+    assert (await ivy.get("/v1/stock")).status_code == 200
+    adjust = {"sku": "TEA", "location": "K", "delta": 1, "reason": "count"}
+    assert (await ivy.post("/v1/stock/adjustments", json=adjust)).status_code == 403
+    assert (
+        await ivy.post(
+            "/v1/users",
+            json={
+                "email": "x@example.com",
+                "password": PASSWORD,
+                "role": "admin",
+            },
+        )
+    ).status_code == 403
