@@ -11,11 +11,12 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
+# Development keys from var/dev-keys.env, made on first use, unless keys are in the environment.
+DEV_KEYS = $(BIN)/galley dev-keys var/dev-keys.env && set -a && \
+	{ [ -n "$$GALLEY_JWT_KEYS$$GALLEY_DATA_KEYS" ] || . ./var/dev-keys.env; } && set +a
+
 run: $(STAMP)
-	@mkdir -p var
-	$(BIN)/galley migrate
-	@$(BIN)/galley dev-keys var/dev-keys.env
-	@set -a; [ -n "$$GALLEY_JWT_KEYS" ] || . ./var/dev-keys.env; set +a; exec $(BIN)/galley serve
+	@$(DEV_KEYS) && $(BIN)/galley migrate && exec $(BIN)/galley serve
 
 test: $(STAMP)
 	$(BIN)/ruff check galley tests bench
@@ -34,8 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/orders.py
 
 demo: $(STAMP)
-	$(BIN)/galley migrate
-	$(BIN)/galley demo
+	@$(DEV_KEYS) && $(BIN)/galley migrate && $(BIN)/galley demo
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent))
 
 from galley import migrate
 from galley.config import load_settings
-from tests.auth import TEST_JWT_KEYS, api_key, bearer
+from tests.auth import TEST_DATA_KEYS, TEST_JWT_KEYS, api_key, bearer
 from tests.live import running_server
 from tests.services import fresh_postgres_database
 
@@ -84,6 +84,10 @@ def _run(name: str, url: str, args: argparse.Namespace) -> None:
 
 def main() -> None:
     os.environ.setdefault("GALLEY_JWT_KEYS", TEST_JWT_KEYS)
+    os.environ.setdefault("GALLEY_DATA_KEYS", TEST_DATA_KEYS)
+    # All orders come from one API key, as fast as the server takes them: measure the
+    # server, not the per-key rate limit.
+    os.environ.setdefault("GALLEY_RATE_LIMIT_REQUESTS", "1000000/minute")
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=32)

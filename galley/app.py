@@ -7,14 +7,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import galley.models  # noqa: F401 - every table, so foreign keys between areas resolve
 from galley import operations
+from galley.audit.api import router as audit_events
 from galley.catalog.api import router as products
-from galley.config import Settings, SettingsError, get_settings
+from galley.config import Settings, get_settings, require_keys
 from galley.db import Database
 from galley.http import problems
-from galley.http.middleware import BodyLimit, RequestContext
+from galley.http.middleware import (
+    CORS_EXPOSED_HEADERS,
+    CORS_METHODS,
+    CORS_REQUEST_HEADERS,
+    BodyLimit,
+    RequestContext,
+)
+from galley.http.throttle import Throttle
 from galley.identity.api import accounts, auth
 from galley.inventory.api import locations, stock
 from galley.logs import configure_logging
@@ -31,13 +41,10 @@ Errors are RFC 9457 problem details; lists use cursor pagination; POSTs accept a
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    if not settings.signing_keys:
-        raise SettingsError(
-            "invalid setting GALLEY_JWT_KEYS: missing; set kid:secret pairs "
-            "(`make run` makes development keys)"
-        )
+    require_keys(settings, "jwt_keys", "data_keys")
     configure_logging(settings.log_level, settings.log_format)
     database = Database(settings)
+    throttle = Throttle.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -50,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with suppress(asyncio.CancelledError):
                 await batches
         await database.dispose()
+        await throttle.close()
 
     app = FastAPI(
         title="Galley",
@@ -60,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.engine = database.engine
+    app.state.throttle = throttle
 
     problems.install(app)
     app.include_router(operations.router)
@@ -75,9 +84,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         supplier_router,
         po_router,
         plan_router,
+        audit_events,
     ):
         app.include_router(router)
 
+    # The last added runs first.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.allowed_origins:
+        # Inside RequestContext, so preflight answers carry the request id and security
+        # headers too; outside BodyLimit, so a browser can read its 413.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+        )
     app.add_middleware(RequestContext)
+    if settings.proxy_networks:
+        # Outermost, so everything inside (HSTS, rate limits) sees the real client and
+        # scheme. Here rather than in `galley serve`, so the app behaves the same in tests
+        # and under any server; `galley serve` leaves uvicorn's own handling off.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.proxy_networks)
     return app

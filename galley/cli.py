@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+import ssl
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 import uvicorn
 
 from galley import migrate as migrations
-from galley.config import Settings, SettingsError, load_settings
+from galley.audit import service as audit
+from galley.config import Settings, SettingsError, load_settings, require_keys
 from galley.db import Database
 from galley.errors import GalleyError
 from galley.identity import service as identity
@@ -36,9 +38,15 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def _migrated_settings() -> Settings:
-    """The settings, once the database they name is known to be fully migrated."""
+def _migrated_settings(*keys: Literal["jwt_keys", "data_keys"]) -> Settings:
+    """The settings, once the database they name is known to be fully migrated and the
+    key rings the command needs are set."""
     settings = _settings()
+    try:
+        require_keys(settings, *keys)
+    except SettingsError as exc:
+        typer.echo(f"galley: {exc}", err=True)
+        raise typer.Exit(2) from None
     at, head = asyncio.run(migrations.current(settings)), migrations.head(settings)
     if at != head:
         typer.echo(
@@ -56,16 +64,16 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(help="Serve HTTPS with this PEM certificate (chain).")
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None, typer.Option(help="The certificate's private key (PEM, unencrypted).")
+    ] = None,
 ) -> None:
     """Serve the HTTP API. Refuses to start while migrations are pending."""
-    settings = _migrated_settings()
-    if not settings.signing_keys:
-        typer.echo(
-            "galley: invalid setting GALLEY_JWT_KEYS: missing; set kid:secret pairs "
-            "(`galley dev-keys` writes development keys)",
-            err=True,
-        )
-        raise typer.Exit(2)
+    _check_tls(ssl_certfile, ssl_keyfile)
+    _migrated_settings("jwt_keys", "data_keys")
     uvicorn.run(
         "galley.app:create_app",
         factory=True,
@@ -76,8 +84,29 @@ def serve(
         loop="uvloop",
         http="httptools",
         log_config=None,
+        # The app itself believes X-Forwarded-* from GALLEY_TRUSTED_PROXIES only.
         proxy_headers=False,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
     )
+
+
+def _check_tls(certfile: Path | None, keyfile: Path | None) -> None:
+    """Both files or neither, and a pair that loads: said in one line now, not in a trace
+    from every worker later."""
+    if (certfile is None) != (keyfile is None):
+        typer.echo("galley: --ssl-certfile and --ssl-keyfile go together; give both", err=True)
+        raise typer.Exit(2)
+    if certfile is None or keyfile is None:
+        return
+    try:
+        # An encrypted key would make the server ask for a pass phrase; refuse it instead.
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            certfile, keyfile, password=lambda: ""
+        )
+    except (OSError, ssl.SSLError) as exc:
+        typer.echo(f"galley: cannot serve HTTPS with {certfile} and {keyfile}: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -97,7 +126,7 @@ def demo(
     and the purchase orders that fill them."""
     from galley.demo import fill, is_empty
 
-    settings = _migrated_settings()
+    settings = _migrated_settings("data_keys")
     if not asyncio.run(is_empty(settings)):
         typer.echo("galley: the database already has data; demo fills only an empty one.", err=True)
         raise typer.Exit(1)
@@ -108,20 +137,34 @@ def demo(
 def dev_keys(
     path: Annotated[Path, typer.Argument(help="The env file to write.")] = Path("var/dev-keys.env"),
 ) -> None:
-    """Write development signing keys to an env file, unless it exists (`make run` does)."""
-    if path.exists():
+    """Write development token-signing and data keys to an env file, adding any it lacks
+    (`make run` does this on every start)."""
+    written = path.read_text() if path.exists() else ""
+    missing = [
+        name for name in ("GALLEY_JWT_KEYS", "GALLEY_DATA_KEYS") if name + "=" not in written
+    ]
+    if not missing:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-    path.write_text(f"GALLEY_JWT_KEYS=dev-{secrets.token_hex(4)}:{secret}\n")
+    lines = [f"{name}=dev-{secrets.token_hex(4)}:{_new_secret()}\n" for name in missing]
+    path.write_text(written + "".join(lines))
     path.chmod(0o600)
-    typer.echo(f"galley: generated development keys in {path}; do not use them in production")
+    typer.echo(
+        f"galley: generated development {' and '.join(missing)} in {path}; "
+        "do not use them in production"
+    )
+
+
+def _new_secret() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
 
 
 admin = typer.Typer(help="Administrator accounts.", no_args_is_help=True)
-keys = typer.Typer(help="API keys for integrations and scripts.", no_args_is_help=True)
+api_keys = typer.Typer(help="API keys for integrations and scripts.", no_args_is_help=True)
+data_keys = typer.Typer(help="The keys that seal personal data at rest.", no_args_is_help=True)
 app.add_typer(admin, name="admin")
-app.add_typer(keys, name="api-keys")
+app.add_typer(api_keys, name="api-keys")
+app.add_typer(data_keys, name="keys")
 
 
 @admin.command("create")
@@ -132,7 +175,7 @@ def create_admin(
     ] = False,
 ) -> None:
     """Create an administrator account (the first one comes from here)."""
-    settings = _migrated_settings()
+    settings = _migrated_settings("data_keys")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -149,12 +192,12 @@ async def _create_admin(settings: Settings, email: str, password: str) -> None:
     database = Database(settings)
     try:
         async with database.transaction() as session:
-            await identity.create_user(session, email, password, "admin")
+            await identity.create_user(session, email, password, "admin", origin=audit.CLI)
     finally:
         await database.dispose()
 
 
-@keys.command("create")
+@api_keys.command("create")
 def create_api_key(
     name: Annotated[str, typer.Option(help="What the key is for.")],
     role: Annotated[str, typer.Option(help="customer, staff, manager or admin.")],
@@ -174,10 +217,46 @@ async def _create_key(settings: Settings, name: str, role: str) -> str:
             _, secret = await identity.create_api_key(
                 session,
                 ApiKeyCreate(name=name, role=role),  # type: ignore[arg-type]
+                audit.CLI,
             )
     finally:
         await database.dispose()
     return secret
+
+
+@data_keys.command("rotate")
+def rotate_data_keys(
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction.")] = 500,
+) -> None:
+    """Re-seal every row under the first key of GALLEY_DATA_KEYS. Safe to stop and run
+    again; once it reports nothing left, older keys can be removed."""
+    settings = _migrated_settings("data_keys")
+    asyncio.run(_rotate(settings, batch))
+
+
+async def _rotate(settings: Settings, batch: int) -> None:
+    from galley.privacy.keys import data_keys as ring
+    from galley.privacy.rotation import reseal, rows_to_reseal
+
+    database = Database(settings)
+    done = 0
+    try:
+        total = await rows_to_reseal(database)
+        with typer.progressbar(length=total, label="Re-sealing personal data") as bar:
+            async for count in reseal(database, batch=batch):
+                done += count
+                bar.update(count)
+        async with database.transaction() as session:
+            await audit.record(
+                session,
+                audit.CLI,
+                "data_keys.rotated",
+                rows=done,
+                key=ring(settings.data_keys).current,
+            )
+    finally:
+        await database.dispose()
+    typer.echo(f"galley: {done} rows re-sealed; every row is sealed under the current data key")
 
 
 def main() -> None:

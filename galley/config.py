@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
+from limits import RateLimitItem, parse_many
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _DRIVERS = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# A DNS name or an IP literal (urlsplit drops an IPv6 literal's brackets).
+_ORIGIN_HOST = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*|[0-9a-f:.]+")
 
 
 class Settings(BaseSettings):
@@ -38,6 +44,10 @@ class Settings(BaseSettings):
     # Keys that sign access tokens, "kid:secret,kid:secret" (secrets base64url, 32+ bytes).
     # The first signs; all verify, so a new key goes first and the old one stays a while.
     jwt_keys: str = ""
+    # Keys that seal personal data at rest, "kid:secret,…" like the JWT keys (each its own
+    # secret). The first seals; all open, so a new key goes first and `galley keys rotate`
+    # re-seals the rows before the old key is dropped.
+    data_keys: str = ""
     # Short-lived, so a revoked user or changed role is locked out within minutes.
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
@@ -47,6 +57,36 @@ class Settings(BaseSettings):
     public_catalog: bool = True
     # Served at /metrics when true.
     metrics_enabled: bool = True
+    # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: IPs or CIDR
+    # networks, comma-separated. Empty trusts none, because from anyone else those headers
+    # are forged at will: a fake client address (dodging its rate limit) or a fake https.
+    trusted_proxies: str = ""
+    # Origins (scheme://host[:port]) of the browser front-ends that may call the API, exact
+    # and comma-separated. Empty sends no CORS headers: scripts on other sites, including
+    # any page a shop's staff happens to open, cannot read the API through their browsers.
+    cors_origins: str = ""
+
+    # Where rate-limit budgets are kept when several API processes must share them
+    # (redis:// or rediss://). Empty keeps each process's budgets in its own memory, which
+    # is right for one process and lets N processes allow N times each budget.
+    redis_url: str = ""
+    # Every key Galley writes to Redis starts with this, so several deployments (or test
+    # runs) can share one server without spending each other's budgets.
+    redis_key_prefix: str = Field(default="galley", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    # Rate limits are "N/period": "10/minute", "5/15 minutes", "100/day".
+    # Failed log-ins per account and client address: someone who mistypes stays well
+    # below 5; a guesser gets at most 480 tries a day at one account from one address.
+    rate_limit_login_failures: str = "5/15 minutes"
+    # Sign-ups per client address: a household or an office behind one address signs up
+    # a few people an hour; a script creating accounts in bulk stops at 10.
+    rate_limit_signups: str = "10/hour"
+    # Requests per API key or user (anonymous callers per client address): 20 a second,
+    # sustained, is more than a person or an ordinary integration needs; a runaway loop
+    # or a scraper is cut off.
+    rate_limit_requests: str = "1200/minute"
+    # Orders per customer account: nobody places more than 10 in a minute by hand; a bot
+    # buying up scarce stock would.
+    rate_limit_orders: str = "10/minute"
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -60,6 +100,18 @@ class Settings(BaseSettings):
             raise ValueError("must be an ISO 4217 code such as EUR")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _parse_proxies(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _parse_origins(cls, value: str) -> str:
+        parse_origins(value)
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _supported_driver(cls, value: str) -> str:
@@ -67,10 +119,28 @@ class Settings(BaseSettings):
             raise ValueError("must start with " + " or ".join(_DRIVERS))
         return value
 
-    @field_validator("jwt_keys")
+    @field_validator("jwt_keys", "data_keys")
     @classmethod
     def _parse_keys(cls, value: str) -> str:
         parse_keys(value)
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("must start with redis:// or rediss://, or be empty")
+        return value
+
+    @field_validator(
+        "rate_limit_login_failures",
+        "rate_limit_signups",
+        "rate_limit_requests",
+        "rate_limit_orders",
+    )
+    @classmethod
+    def _parse_rate(cls, value: str) -> str:
+        parse_rate(value)
         return value
 
     @property
@@ -80,6 +150,14 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def proxy_networks(self) -> list[str]:
+        return [str(network) for network in parse_networks(self.trusted_proxies)]
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        return parse_origins(self.cors_origins)
 
 
 def parse_keys(value: str) -> list[tuple[str, bytes]]:
@@ -97,8 +175,78 @@ def parse_keys(value: str) -> list[tuple[str, bytes]]:
     return keys
 
 
+def parse_networks(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """IP addresses or CIDR networks, comma-separated; a lone address is a network of one."""
+    networks = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(item))
+        except ValueError:
+            raise ValueError(
+                f"{item!r} is not an IP address or network such as 10.0.0.0/8"
+            ) from None
+    return networks
+
+
+def parse_origins(value: str) -> list[str]:
+    """Exact origins, comma-separated, each `scheme://host[:port]` as a browser sends it.
+
+    A wildcard is refused: the list says which sites' scripts may read the API's answers
+    through a visitor's browser, and `*` would say every site's may.
+    """
+    origins = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        parts = urlsplit(item)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if (
+            parts.scheme not in _DEFAULT_PORTS
+            or not parts.hostname
+            or not _ORIGIN_HOST.fullmatch(parts.hostname)
+            or parts.username is not None
+            or (parts.path, parts.query, parts.fragment) != ("", "", "")
+            or item.endswith(("?", "#"))
+            or port == -1
+        ):
+            raise ValueError(
+                f"{item!r} is not an origin such as https://shop.example.com "
+                "(scheme://host[:port]; no path, no *)"
+            )
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        # Browsers leave the default port out of the Origin header they send.
+        if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+            host = f"{host}:{port}"
+        origins.append(f"{parts.scheme}://{host}")
+    return origins
+
+
+def parse_rate(value: str) -> RateLimitItem:
+    """One rate, "N/period" ("10/minute", "5/15 minutes"), of at least one per period."""
+    try:
+        rates = parse_many(value)
+    except ValueError:
+        rates = []
+    # The parser reads a period of "0 minutes" as one minute; say so rather than guess.
+    zero_period = re.search(r"(/|per)\s*0+\s*[a-z]", value, re.IGNORECASE)
+    if len(rates) != 1 or rates[0].amount < 1 or zero_period:
+        raise ValueError(f"must be one rate such as 10/minute or 5/15 minutes, not {value!r}")
+    return rates[0]
+
+
 class SettingsError(Exception):
     """A setting is missing or malformed; the message names it in one line."""
+
+
+def require_keys(settings: Settings, *names: Literal["jwt_keys", "data_keys"]) -> None:
+    """Stop start-up when a key ring the process needs is empty."""
+    for name in names:
+        if not getattr(settings, name):
+            raise SettingsError(
+                f"invalid setting GALLEY_{name.upper()}: missing; set kid:secret pairs "
+                "(`galley dev-keys` writes development keys)"
+            )
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -67,11 +67,14 @@ class Base(DeclarativeBase):
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
+    # A database error is logged with its trace; the values bound to its statement (e-mail
+    # addresses, password hashes, personal data) are left out of the message.
     if settings.is_sqlite:
         ensure_sqlite_dir(settings.database_url)
         engine = create_async_engine(
             settings.database_url,
             connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000},
+            hide_parameters=True,
         )
         _serialize_sqlite_writes(engine, settings.sqlite_busy_timeout_ms)
         return engine
@@ -80,6 +83,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.database_pool_size,
         max_overflow=0,
         pool_pre_ping=True,
+        hide_parameters=True,
     )
 
 

@@ -41,6 +41,9 @@ class GalleyError(Exception):
     title: ClassVar[str] = "Bad request"
     # True when what the request wrote before the error must be kept (see db.transaction).
     keeps_writes: ClassVar[bool] = False
+    # A refusal the audit log records (`galley.audit.service.Kind`), with whom it concerned.
+    audit_kind: ClassVar[str | None] = None
+    audit_subject: str | None = None
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -81,6 +84,19 @@ class PayloadTooLarge(GalleyError):
     status, code, title = 413, "payload-too-large", "Payload too large"
 
 
+class TooManyRequests(GalleyError):
+    """A rate limit is spent; `Retry-After` says how many seconds until it lets one through."""
+
+    status, code, title = 429, "rate-limited", "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(
+            f"{detail}; try again in {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )
+        self.retry_after = retry_after
+
+
 def problem_body(
     status: int, code: str, title: str, detail: str, instance: str, **extra: Any
 ) -> dict[str, Any]:
@@ -117,6 +133,7 @@ _DESCRIPTIONS = {
     413: "Body larger than the limit",
     415: "Body is not `application/json`",
     422: "Validation error",
+    429: "A rate limit is spent; `Retry-After` says when to try again",
     500: "Unexpected error",
     503: "Not ready",
 }

@@ -3,9 +3,54 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
 
 import structlog
+
+from galley.identity.credentials import API_KEY_PREFIX
+
+REDACTED = "[redacted]"
+# Log lines carry no secrets and no personal data: events name ids, never people. What
+# slips through anyway is caught here. A value under a key naming one of these is dropped…
+_SENSITIVE_KEY = re.compile(
+    r"authori[sz]ation|cookie|passw|passphrase|secret|token|api_?key"
+    r"|e_?mail|phone|address|(customer|full|first|last|given|family)_?name|birth|iban",
+    re.IGNORECASE,
+)
+# …and these shapes are cut out of any text, exception messages and traces included.
+_SENSITIVE_TEXT = re.compile(
+    r"[\w.+%'-]{1,64}@[\w-]+(?:\.[\w-]+)+"  # an e-mail address
+    r"|(?P<scheme>\bbearer\s+)[\w.~+/=-]+"  # a credential in an Authorization header
+    r"|(?P<key>" + re.escape(API_KEY_PREFIX) + r")[\w-]+"  # an API key
+    r"|\beyJ[\w-]*\.[\w-]*\.[\w-]*",  # a JSON web token
+    re.IGNORECASE,
+)
+
+
+def _hide(match: re.Match[str]) -> str:
+    return (match["scheme"] or match["key"] or "") + REDACTED
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SENSITIVE_TEXT.sub(_hide, value)
+    if isinstance(value, Mapping):
+        return {
+            key: REDACTED if _SENSITIVE_KEY.search(str(key)) else _scrub(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub(item) for item in value]
+    return value
+
+
+def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A structlog processor: the last step before a line is rendered."""
+    scrubbed: MutableMapping[str, Any] = _scrub(event)
+    return scrubbed
 
 
 def configure_logging(level: str, fmt: str) -> None:
@@ -20,7 +65,7 @@ def configure_logging(level: str, fmt: str) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, structlog.processors.format_exc_info, redact, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
@@ -32,6 +77,8 @@ def configure_logging(level: str, fmt: str) -> None:
             foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact,
                 renderer,
             ],
         )

@@ -16,6 +16,8 @@ def alembic_config(settings: Settings) -> Config:
     config = Config()
     config.set_main_option("script_location", "galley:migrations")
     config.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
+    # Migrations that seal existing personal data need the data keys.
+    config.attributes["settings"] = settings
     return config
 
 

@@ -1,5 +1,6 @@
 """Every table, so that metadata (and Alembic) sees them all."""
 
+from galley.audit.models import AuditEvent
 from galley.catalog.models import Product
 from galley.db import Base
 from galley.http.idempotency import IdempotencyKey
@@ -15,6 +16,7 @@ from galley.purchasing.models import (
 
 __all__ = [
     "ApiKey",
+    "AuditEvent",
     "Base",
     "IdempotencyKey",
     "Location",

@@ -19,22 +19,35 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database answers", responses=problem_responses(503))
+@router.get(
+    "/readyz",
+    summary="The database and, when configured, Redis answer",
+    responses=problem_responses(503),
+)
 async def readyz(request: Request) -> Response:
+    down = []
     try:
         async with request.app.state.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
     except Exception:  # any failure means not ready; the reason goes to the log only
+        down.append("database")
+    if not await request.app.state.throttle.ready():
+        down.append("redis")
+    if down:
+        names = " and ".join(_NAMES[name] for name in down)
         body = problem_body(
             503,
             "not-ready",
             "Not ready",
-            "The database does not answer.",
+            f"{names} {'does' if len(down) == 1 else 'do'} not answer.",
             request.url.path,
-            down=["database"],
+            down=down,
         )
         return JSONResponse(body, status_code=503, media_type=PROBLEM_JSON)
     return JSONResponse({"status": "ready"})
+
+
+_NAMES = {"database": "The database", "redis": "Redis"}
 
 
 @metrics_router.get("/metrics", include_in_schema=False)

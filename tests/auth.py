@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from galley.audit import service as audit
 from galley.config import load_settings
 from galley.db import Database
 from galley.identity import service
@@ -10,6 +11,9 @@ from galley.identity.schemas import ApiKeyCreate
 
 # A fixed signing key for the test run; never used outside tests.
 TEST_JWT_KEYS = "test:dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXkh"
+# A fixed data key for the test run, and a second one to rotate to.
+TEST_DATA_KEYS = "data1:ZGF0YS1rZXktb25lLWRhdGEta2V5LW9uZS1kYXRhLWtleS0x"
+NEXT_DATA_KEY = "data2:ZGF0YS1rZXktdHdvLWRhdGEta2V5LXR3by1kYXRhLWtleS0yMg"
 
 
 async def api_key(database_url: str, role: Role = "admin") -> str:
@@ -17,7 +21,7 @@ async def api_key(database_url: str, role: Role = "admin") -> str:
     try:
         async with database.transaction() as session:
             _, secret = await service.create_api_key(
-                session, ApiKeyCreate(name=f"test {role}", role=role)
+                session, ApiKeyCreate(name=f"test {role}", role=role), audit.CLI
             )
     finally:
         await database.dispose()

@@ -16,11 +16,18 @@ from galley import migrate
 from galley.app import create_app
 from galley.config import Settings, load_settings
 from galley.models import Base
-from tests.auth import TEST_JWT_KEYS, api_key
+from tests.auth import TEST_DATA_KEYS, TEST_JWT_KEYS, api_key
 from tests.services import blocking, fresh_postgres_database
 
 # Settings are read when an app or a command starts, so this reaches every one of them.
 os.environ.setdefault("GALLEY_JWT_KEYS", TEST_JWT_KEYS)
+os.environ.setdefault("GALLEY_DATA_KEYS", TEST_DATA_KEYS)
+# The suite sends many requests with one administrator's key per app; only the tests of
+# rate limits set a budget small enough to reach.
+os.environ.setdefault("GALLEY_RATE_LIMIT_REQUESTS", "1000000/minute")
+# Each app keeps its budgets in its own memory, so no test spends another's; the tests of
+# the Redis store name the server and a key prefix of their own.
+os.environ["GALLEY_REDIS_URL"] = ""
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 

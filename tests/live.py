@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -20,37 +23,65 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(database_url: str, *, workers: int = 1) -> Iterator[str]:
-    """Start `galley serve` on a free port; yield its base URL; stop it afterwards."""
+def running_server(
+    database_url: str,
+    *,
+    workers: int = 1,
+    env: Mapping[str, str] | None = None,
+    log_file: Path | None = None,
+    tls: tuple[Path, Path] | None = None,
+) -> Iterator[str]:
+    """Start `galley serve` on a free port; yield its base URL; stop it afterwards.
+
+    `env` adds to or overrides the server's environment; `log_file` receives everything the
+    server writes (stdout and stderr); `tls` is a (certificate, key) pair to serve HTTPS with.
+    """
     port = free_port()
-    env = os.environ | {"GALLEY_DATABASE_URL": database_url, "GALLEY_LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "galley", "serve", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_ready(base, process)
-        yield base
-    finally:
-        process.terminate()
+    environment = os.environ | {"GALLEY_DATABASE_URL": database_url, "GALLEY_LOG_LEVEL": "WARNING"}
+    command = [sys.executable, "-m", "galley", "serve", "--port", str(port)]
+    command += ["--workers", str(workers)]
+    if tls is not None:
+        command += ["--ssl-certfile", str(tls[0]), "--ssl-keyfile", str(tls[1])]
+    scheme = "https" if tls is not None else "http"
+    with ExitStack() as files:
+        log: IO[bytes] | None = files.enter_context(log_file.open("wb")) if log_file else None
+        process = subprocess.Popen(
+            command,
+            env=environment | dict(env or {}),
+            stdout=log or subprocess.DEVNULL,
+            stderr=log or subprocess.PIPE,
+        )
+        base = f"{scheme}://127.0.0.1:{port}"
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            _wait_until_ready(base, process, tls[0] if tls else None, log_file)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
-def _wait_until_ready(base: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+def _wait_until_ready(
+    base: str,
+    process: subprocess.Popen[bytes],
+    certificate: Path | None,
+    log_file: Path | None,
+    seconds: float = 30,
+) -> None:
+    verify = ssl.create_default_context(cafile=certificate) if certificate else True
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            error = process.stderr.read().decode() if process.stderr else ""
+            if log_file is not None:
+                error = log_file.read_text(errors="replace")
+            else:
+                error = process.stderr.read().decode() if process.stderr else ""
             raise RuntimeError(f"galley serve exited with {process.returncode}: {error[-2000:]}")
         try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+            if httpx.get(f"{base}/readyz", timeout=1, verify=verify).status_code == 200:
                 return
         except httpx.TransportError:
             pass

@@ -12,10 +12,12 @@ from typing import TypeVar
 
 import asyncpg
 import pytest
+import redis
 
 POSTGRES_URL = os.environ.get(
     "GALLEY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+REDIS_URL = os.environ.get("GALLEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 T = TypeVar("T")
@@ -63,3 +65,22 @@ def fresh_postgres_database() -> Iterator[str]:
         yield f"{base}/{name}"
     finally:
         blocking(lambda: _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def redis_key_prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the Redis server; its keys are deleted afterwards."""
+    prefix = f"galley-test-{uuid.uuid4().hex[:12]}"
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        require("Redis", f"{REDIS_URL}: {exc}")
+    try:
+        yield prefix
+    finally:
+        keys = list(client.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+        client.close()

@@ -39,6 +39,10 @@ def test_migrate_brings_a_new_database_to_the_latest_schema(tmp_path: Path) -> N
         ("GALLEY_CURRENCY", "euro"),
         ("GALLEY_DATABASE_URL", "mysql://localhost/galley"),
         ("GALLEY_LOG_LEVEL", "loud"),
+        ("GALLEY_TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("GALLEY_TRUSTED_PROXIES", "proxy.internal"),
+        ("GALLEY_CORS_ORIGINS", "*"),
+        ("GALLEY_CORS_ORIGINS", "https://shop.example.com/app"),
     ],
 )
 def test_a_bad_setting_stops_start_up_with_one_line_naming_it(name: str, value: str) -> None:
@@ -47,6 +51,25 @@ def test_a_bad_setting_stops_start_up_with_one_line_naming_it(name: str, value: 
     lines = result.output.strip().splitlines()
     assert len(lines) == 1
     assert name in lines[0]
+
+
+def test_serve_refuses_a_certificate_without_its_key(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["serve", "--ssl-certfile", str(tmp_path / "cert.pem")])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert "--ssl-certfile and --ssl-keyfile go together" in lines[0]
+
+
+def test_serve_refuses_tls_files_it_cannot_load(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("not a certificate")
+    key.write_text("not a key")
+    result = runner.invoke(app, ["serve", "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert "cannot serve HTTPS" in lines[0]
 
 
 def test_demo_refuses_a_database_with_pending_migrations(tmp_path: Path) -> None:

@@ -7,9 +7,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from galley.app import create_app
 from galley.cli import app
 from galley.config import Settings, load_settings
 from galley.db import Database, create_engine
@@ -289,3 +291,38 @@ async def test_a_database_with_only_a_supplier_is_not_empty(settings: Settings) 
         await database.dispose()
 
     assert not await is_empty(settings)
+
+
+async def test_demo_prints_how_to_log_in_as_an_admin_staff_and_a_customer(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    shutil.copy(sqlite_template, tmp_path / "galley.db")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'galley.db'}"
+    result = await asyncio.to_thread(
+        CliRunner().invoke,
+        app,
+        ["demo", "--products", "5", "--orders", "3"],
+        env={"GALLEY_DATABASE_URL": url},
+    )
+    assert result.exit_code == 0, result.output
+    printed = {
+        line.split()[0]: line.split()[1:]
+        for line in result.output.splitlines()
+        if line.startswith("  ") and "@example.com" in line
+    }
+    assert sorted(printed) == ["admin", "customer", "staff"]
+
+    api = create_app(load_settings(database_url=url))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api), base_url="http://galley.test"
+    ) as client:
+        for role, (email, password) in printed.items():
+            tokens = await client.post(
+                "/v1/auth/token", json={"email": email, "password": password}
+            )
+            assert tokens.status_code == 200, tokens.text
+            me = await client.get(
+                "/v1/me", headers={"Authorization": f"Bearer {tokens.json()['access_token']}"}
+            )
+            assert me.json()["role"] == role
+    await api.state.engine.dispose()

@@ -1,4 +1,5 @@
-"""`galley demo`: fill an empty database with a small, realistic shop.
+"""`galley demo`: fill an empty database with a small, realistic shop, and accounts to
+log in with (an admin, a staff member and a customer).
 
 Everything goes through the services, as a client of the API would: locations, suppliers,
 products, stock adjustments, orders and their transitions, purchase orders sent and
@@ -20,7 +21,7 @@ from galley.catalog import service as catalog
 from galley.catalog.schemas import ProductCreate
 from galley.config import Settings
 from galley.db import Database
-from galley.demo import buying, catalogue, shop
+from galley.demo import accounts, buying, catalogue, shop
 from galley.inventory import service as inventory
 from galley.orders import views
 from galley.purchasing import suppliers
@@ -74,10 +75,13 @@ async def fill(settings: Settings, *, products: int = 200, orders: int = 40, see
                         await shop.serve(session, rng, skus, backorderable, settings.currency)
                     progress.advance(ordering)
             served, bought = await _tally(database)
+            people = await accounts.open_accounts(database)
         progress.console.print(
             f"Demo shop ready: {products} products from {len(lead_times)} suppliers; "
-            f"orders: {_counts(served)}; purchase orders: {_counts(bought)}."
+            f"orders: {_counts(served)}; purchase orders: {_counts(bought)}.",
+            highlight=False,
         )
+        progress.console.print(accounts.how_to_log_in(people), highlight=False, markup=False)
     finally:
         await database.dispose()
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from galley.audit.service import Origin
 from galley.config import Settings
 from galley.identity.access import CurrentPrincipal
 
@@ -20,5 +21,19 @@ def _actor(principal: CurrentPrincipal) -> str:
     return principal.actor
 
 
+def origin_of(request: Request) -> Origin:
+    """Who is acting and from where, for the audit log: the caller once known, else anonymous."""
+    return Origin(
+        actor=getattr(request.state, "actor", "anonymous"),
+        address=request.client.host if request.client else None,
+        request_id=getattr(request.state, "request_id", None),
+    )
+
+
+def _origin(request: Request, _: CurrentPrincipal) -> Origin:
+    return origin_of(request)
+
+
 AppSettings = Annotated[Settings, Depends(_settings)]
 Actor = Annotated[str, Depends(_actor)]
+RequestOrigin = Annotated[Origin, Depends(_origin)]

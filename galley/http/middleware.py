@@ -26,6 +26,18 @@ _DOCS_CSP = (
     b"img-src 'self' data: https://fastapi.tiangolo.com; frame-ancestors 'none'"
 )
 
+# What a browser front-end on an allowed origin (GALLEY_CORS_ORIGINS) may send and read.
+CORS_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "If-Match",
+    "If-None-Match",
+    "X-Request-ID",
+]
+CORS_EXPOSED_HEADERS = ["ETag", "Location", "Retry-After", "X-Request-ID", "Idempotent-Replayed"]
+
 REQUEST_SECONDS = Histogram(
     "galley_http_request_duration_seconds",
     "Time to answer an HTTP request.",
@@ -71,6 +83,8 @@ class RequestContext:
             duration = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
             REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(duration)
+            # The path only: a query string may carry search terms such as an e-mail address,
+            # and neither headers nor the client's address (personal data too) are logged.
             log.info(
                 "http.request",
                 method=scope["method"],
@@ -91,6 +105,7 @@ def _response_headers(scope: Scope, message: Message, request_id: str) -> list[t
         (b"referrer-policy", b"no-referrer"),
         (b"content-security-policy", csp),
     ]
+    # Over TLS only; "https" also when a trusted proxy (GALLEY_TRUSTED_PROXIES) says so.
     if scope.get("scheme") == "https":
         extra.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
     if b"cache-control" not in existing:

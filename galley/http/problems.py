@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,7 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from galley.audit import service as audit
 from galley.errors import PROBLEM_JSON, GalleyError, problem_body
+from galley.http.deps import origin_of
 
 _HTTP_CODES = {
     # FastAPI answers 400 for a body it cannot decode (bad UTF-8, JSON nested too deep).
@@ -32,6 +34,16 @@ def problem_response(
 
 async def _galley_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GalleyError)
+    if exc.audit_kind is not None:
+        await audit.record_refusal(
+            request.app.state.database,
+            origin_of(request),
+            cast(audit.Kind, exc.audit_kind),
+            subject=exc.audit_subject,
+            method=request.method,
+            path=request.url.path,
+            **{k: v for k, v in exc.extra.items() if k != "headers"},
+        )
     return problem_response(request, exc.status, exc.code, exc.title, exc.detail, **exc.extra)
 
 

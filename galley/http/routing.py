@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from galley.db import Database
 from galley.errors import UnsupportedMediaType, problem_responses
 from galley.http import idempotency
+from galley.http.throttle import Throttle, client_address
 from galley.identity.access import Requires, caller_key
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -49,6 +50,8 @@ class GalleyRoute(APIRoute):
         if any(isinstance(d.dependency, Requires) for d in kwargs.get("dependencies") or ()):
             # Every protected route can answer these; the spec says so.
             kwargs["responses"] = {**problem_responses(401, 403), **(kwargs.get("responses") or {})}
+        # Every request spends from its caller's budget (galley.http.throttle).
+        kwargs["responses"] = {**problem_responses(429), **(kwargs.get("responses") or {})}
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -58,6 +61,10 @@ class GalleyRoute(APIRoute):
         accepted = frozenset(content) or frozenset({"application/json"})
 
         async def in_transaction(request: Request) -> Response:
+            caller = caller_key(request)
+            throttle: Throttle = request.app.state.throttle
+            # Before the body is read or a connection taken: a refusal costs next to nothing.
+            await throttle.spend_request(caller, client_address(request))
             await _require_media_type(request, accepted)
             database: Database = request.app.state.database
             key = request.headers.get("idempotency-key") if request.method == "POST" else None
@@ -65,7 +72,7 @@ class GalleyRoute(APIRoute):
             if key is not None:
                 outcome = await idempotency.claim(
                     database,
-                    caller_key(request),
+                    caller,
                     idempotency.validate_key(key),
                     idempotency.fingerprint(request.method, request.url.path, await request.body()),
                 )

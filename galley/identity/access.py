@@ -61,7 +61,8 @@ ANONYMOUS = Principal("anonymous", None, None)
 
 
 def caller_key(request: Request) -> str:
-    """Whose key space an Idempotency-Key lives in, from the credentials alone."""
+    """Whose key space an Idempotency-Key lives in, and whose rate-limit budget a request
+    spends, from the credentials alone (no database read)."""
     token = _bearer_token(request)
     if token is None:
         return "anonymous"

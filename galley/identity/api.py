@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.errors import FieldError, InvalidRequest, problem_responses
-from galley.http.deps import AppSettings
+from galley.http.deps import AppSettings, RequestOrigin, origin_of
+from galley.http.etags import check_if_match, resource_response
 from galley.http.routing import GalleyRoute, Session
+from galley.http.throttle import AppThrottle, ClientAddress
 from galley.identity import service
 from galley.identity.access import CurrentPrincipal, requires
 from galley.identity.errors import SignupClosed
@@ -20,7 +24,9 @@ from galley.identity.schemas import (
     Credentials,
     Me,
     RefreshRequest,
+    Registration,
     TokenPair,
+    UserChange,
     UserCreate,
     UserOut,
 )
@@ -31,8 +37,9 @@ accounts = APIRouter(prefix="/v1", tags=["accounts"], route_class=GalleyRoute)
 _FORM = "application/x-www-form-urlencoded"
 
 
-def user_view(user: User) -> UserOut:
-    return UserOut(id=str(user.id), email=user.email, role=user.role, created_at=user.created_at)
+def user_view(session: AsyncSession, user: User) -> UserOut:
+    found = service.account(session, user)
+    return UserOut.model_validate(asdict(found) | {"id": str(found.id)})
 
 
 def key_view(key: ApiKey) -> ApiKeyOut:
@@ -85,9 +92,24 @@ async def _credentials(request: Request) -> Credentials:
     },
     summary="Log in: an access token and a refresh token",
 )
-async def log_in(request: Request, session: Session, settings: AppSettings) -> TokenPair:
+async def log_in(
+    request: Request,
+    session: Session,
+    settings: AppSettings,
+    throttle: AppThrottle,
+    address: ClientAddress,
+) -> TokenPair:
+    """Failed log-ins to one account from one address are limited
+    (`GALLEY_RATE_LIMIT_LOGIN_FAILURES`): past the limit every attempt is 429, with the right
+    password too, until `Retry-After` has passed."""
     given = await _credentials(request)
-    return await service.log_in(session, given.email, given.password, settings)
+    account = service.normal_email(given.email)
+    await throttle.spend_login_attempt(account, address)
+    tokens = await service.log_in(
+        session, given.email, given.password, settings, origin_of(request)
+    )
+    await throttle.forget_login_failures(account, address)
+    return tokens
 
 
 @auth.post("/refresh", response_model=TokenPair, responses=problem_responses(400, 401, 415, 422))
@@ -115,10 +137,28 @@ async def log_out(body: RefreshRequest, session: Session) -> Response:
     responses=problem_responses(400, 403, 409, 413, 415, 422),
     summary="A customer signs up",
 )
-async def register(body: Credentials, session: Session, settings: AppSettings) -> UserOut:
+async def register(
+    body: Registration,
+    request: Request,
+    session: Session,
+    settings: AppSettings,
+    throttle: AppThrottle,
+    address: ClientAddress,
+) -> UserOut:
+    """Sign-ups from one address are limited (`GALLEY_RATE_LIMIT_SIGNUPS`)."""
     if settings.signup == "closed":
         raise SignupClosed()
-    return user_view(await service.create_user(session, body.email, body.password, "customer"))
+    await throttle.spend_signup(address)
+    user = await service.create_user(
+        session,
+        body.email,
+        body.password,
+        "customer",
+        origin=origin_of(request),
+        name=body.name,
+        phone=body.phone,
+    )
+    return user_view(session, user)
 
 
 @accounts.get(
@@ -128,10 +168,11 @@ async def register(body: Credentials, session: Session, settings: AppSettings) -
     responses=problem_responses(401),
 )
 async def me(principal: CurrentPrincipal, session: Session) -> Me:
-    email = None
+    me = Me(kind=principal.kind, id=str(principal.id), role=principal.role)
     if principal.kind == "user" and principal.id is not None:
-        email = (await session.get_one(User, principal.id)).email
-    return Me(kind=principal.kind, id=str(principal.id), role=principal.role, email=email)
+        found = service.account(session, await session.get_one(User, principal.id))
+        me = me.model_copy(update={"email": found.email, "name": found.name, "phone": found.phone})
+    return me
 
 
 @accounts.post(
@@ -142,8 +183,46 @@ async def me(principal: CurrentPrincipal, session: Session) -> Me:
     responses=problem_responses(400, 401, 403, 409, 413, 415, 422),
     summary="An administrator creates an account (staff, manager, admin or customer)",
 )
-async def create_user(body: UserCreate, session: Session) -> UserOut:
-    return user_view(await service.create_user(session, body.email, body.password, body.role))
+async def create_user(body: UserCreate, session: Session, origin: RequestOrigin) -> UserOut:
+    user = await service.create_user(
+        session,
+        body.email,
+        body.password,
+        body.role,
+        origin=origin,
+        name=body.name,
+        phone=body.phone,
+    )
+    return user_view(session, user)
+
+
+UserId = Annotated[str, Path(pattern=r"^[1-9][0-9]{0,17}$", examples=["12"])]
+
+
+@accounts.get(
+    "/users/{user_id}",
+    response_model=UserOut,
+    dependencies=[requires("users:write")],
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_user(user_id: UserId, request: Request, session: Session) -> Response:
+    return resource_response(request, user_view(session, await service.find_user(session, user_id)))
+
+
+@accounts.patch(
+    "/users/{user_id}",
+    response_model=UserOut,
+    dependencies=[requires("users:write")],
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 422),
+    summary="Change a role or disable an account; send If-Match to avoid overwriting others",
+)
+async def change_user(
+    user_id: UserId, body: UserChange, request: Request, session: Session, origin: RequestOrigin
+) -> Response:
+    user = await service.find_user(session, user_id, for_update=True)
+    check_if_match(request, user_view(session, user))
+    changed = await service.change_user(session, user, body, origin)
+    return resource_response(request, user_view(session, changed))
 
 
 @accounts.post(
@@ -154,8 +233,10 @@ async def create_user(body: UserCreate, session: Session) -> UserOut:
     responses=problem_responses(400, 401, 403, 413, 415, 422),
     summary="A key for an integration; its secret is shown once",
 )
-async def create_api_key(body: ApiKeyCreate, session: Session) -> ApiKeyCreated:
-    key, secret = await service.create_api_key(session, body)
+async def create_api_key(
+    body: ApiKeyCreate, session: Session, origin: RequestOrigin
+) -> ApiKeyCreated:
+    key, secret = await service.create_api_key(session, body, origin)
     return ApiKeyCreated(**key_view(key).model_dump(), secret=secret)
 
 
@@ -176,8 +257,10 @@ async def list_api_keys(session: Session) -> list[ApiKeyOut]:
     responses=problem_responses(401, 403, 404, 422),
 )
 async def revoke_api_key(
-    key_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")], session: Session
+    key_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")],
+    session: Session,
+    origin: RequestOrigin,
 ) -> Response:
     """Revoked at once: the next request with it is refused."""
-    await service.revoke_api_key(session, key_id)
+    await service.revoke_api_key(session, key_id, origin)
     return Response(status_code=204)

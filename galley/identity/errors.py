@@ -14,6 +14,7 @@ class NotAuthenticated(GalleyError):
 
 class Forbidden(GalleyError):
     status, code, title = 403, "forbidden", "Forbidden"
+    audit_kind = "permission.denied"
 
     def __init__(self, permission: str) -> None:
         super().__init__(f"This needs the permission {permission}.", permission=permission)
@@ -23,12 +24,15 @@ class InvalidCredentials(GalleyError):
     """The same answer for an unknown e-mail and a wrong password."""
 
     status, code, title = 401, "invalid-credentials", "Invalid credentials"
+    audit_kind = "login.failed"
 
-    def __init__(self) -> None:
+    def __init__(self, user_id: int | None = None) -> None:
         super().__init__(
             "The e-mail address or the password is wrong.",
             headers={"WWW-Authenticate": "Bearer"},
         )
+        # Recorded, never answered: the answer must not tell whether the account exists.
+        self.audit_subject = None if user_id is None else f"user:{user_id}"
 
 
 class InvalidRefreshToken(GalleyError):
@@ -42,6 +46,11 @@ class RefreshTokenReused(InvalidRefreshToken):
     """The revocation of the token's family is kept, though the request fails."""
 
     keeps_writes = True
+    audit_kind = "refresh_token.reused"
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__()
+        self.audit_subject = f"user:{user_id}"
 
 
 class EmailTaken(Conflict):
@@ -63,3 +72,19 @@ class ApiKeyNotFound(NotFound):
 
     def __init__(self, key_id: str) -> None:
         super().__init__(f"There is no API key {key_id}.")
+
+
+class UserNotFound(NotFound):
+    code = "user-not-found"
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__(f"There is no user {user_id}.")
+
+
+class OwnAccountLocked(Conflict):
+    """An administrator cannot demote or disable themselves, so one always remains."""
+
+    code = "own-account"
+
+    def __init__(self) -> None:
+        super().__init__("You cannot change your own role or disable yourself; ask another admin.")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from galley.db import Base, BigId, UTCDateTime, utcnow
@@ -12,11 +12,16 @@ _ROLE_LIST = ", ".join(f"'{r}'" for r in ROLES)
 
 
 class User(Base):
+    """E-mail, name and phone are sealed (`galley.privacy`); `email_index` finds an e-mail."""
+
     __tablename__ = "users"
     __table_args__ = (CheckConstraint(f"role IN ({_ROLE_LIST})", name="known_role"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    email: Mapped[str] = mapped_column(Text)
+    email_index: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
     password_hash: Mapped[str] = mapped_column(String(300))
     role: Mapped[str] = mapped_column(String(20))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from galley.identity.rules import Role
 
 EMAIL_PATTERN = r"^[^@\s\x00]{1,64}@[^@\s\x00]{1,255}$"
+PHONE_PATTERN = r"^\+?[0-9][0-9 ()./\-]{2,31}$"
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 
 
 class Credentials(BaseModel):
@@ -17,7 +19,14 @@ class Credentials(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
-class UserCreate(Credentials):
+class Registration(Credentials):
+    name: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=NAME_PATTERN, examples=["Ada Lovelace"]
+    )
+    phone: str | None = Field(default=None, pattern=PHONE_PATTERN, examples=["+44 20 7946 0958"])
+
+
+class UserCreate(Registration):
     role: Role = "staff"
 
 
@@ -37,15 +46,29 @@ class RefreshRequest(BaseModel):
 class UserOut(BaseModel):
     id: str
     email: str
+    name: str | None
+    phone: str | None
     role: Role
+    disabled: bool
     created_at: dt.datetime
+
+
+class UserChange(BaseModel):
+    """Only the fields sent change. Disabling an account also ends its sessions."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    role: Role | None = None
+    disabled: bool | None = None
 
 
 class Me(BaseModel):
     kind: str = Field(examples=["user"])
     id: str
     role: Role
-    email: str | None
+    email: str | None = None
+    name: str | None = None
+    phone: str | None = None
 
 
 class ApiKeyCreate(BaseModel):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from galley.audit import service as audit
+from galley.audit.service import Origin
 from galley.config import Settings
 from galley.db import insert_for, utcnow
 from galley.errors import FieldError, InvalidRequest
@@ -17,56 +20,112 @@ from galley.identity.errors import (
     EmailTaken,
     InvalidCredentials,
     InvalidRefreshToken,
+    OwnAccountLocked,
     RefreshTokenReused,
+    UserNotFound,
 )
 from galley.identity.models import ApiKey, RefreshToken, User
-from galley.identity.schemas import ApiKeyCreate, TokenPair
+from galley.identity.schemas import ApiKeyCreate, TokenPair, UserChange
+from galley.privacy.keys import keys_of
 
 
 def normal_email(email: str) -> str:
     return email.strip().lower()
 
 
-async def create_user(session: AsyncSession, email: str, password: str, role: rules.Role) -> User:
+async def create_user(
+    session: AsyncSession,
+    email: str,
+    password: str,
+    role: rules.Role,
+    *,
+    origin: Origin,
+    name: str | None = None,
+    phone: str | None = None,
+) -> User:
+    """A new account; its e-mail, name and phone are stored sealed."""
     email = normal_email(email)
     problem = rules.password_problem(password, email)
     if problem:
         raise InvalidRequest(
             f"password {problem}.", [FieldError(field="password", message=problem)]
         )
+    keys = keys_of(session)
+    # An account whose row still carries an older key's index is found by that index;
+    # the unique index on the current one settles two sign-ups racing each other.
+    if await _user_id_by_email(session, email) is not None:
+        raise EmailTaken()
     now = utcnow()
     table = User.__table__
     user_id = (
         await session.execute(
             insert_for(session, table)
             .values(
-                email=email,
+                email=keys.seal(email, "users.email"),
+                email_index=keys.email_index(email),
+                name=None if name is None else keys.seal(name, "users.name"),
+                phone=None if phone is None else keys.seal(phone, "users.phone"),
                 password_hash=credentials.hash_password(password),
                 role=role,
                 disabled=False,
                 created_at=now,
                 updated_at=now,
             )
-            .on_conflict_do_nothing(index_elements=["email"])
+            .on_conflict_do_nothing(index_elements=["email_index"])
             .returning(table.c.id)
         )
     ).scalar()
     if user_id is None:
         raise EmailTaken()
+    await audit.record(session, origin, "user.created", subject=f"user:{user_id}", role=role)
     return await session.get_one(User, user_id)
 
 
-async def log_in(session: AsyncSession, email: str, password: str, settings: Settings) -> TokenPair:
+async def _user_id_by_email(session: AsyncSession, email: str) -> int | None:
+    indexes = keys_of(session).email_indexes(normal_email(email))
+    return (await session.execute(select(User.id).where(User.email_index.in_(indexes)))).scalar()
+
+
+@dataclass(frozen=True)
+class Account:
+    """A user as the account owner and administrators see it: personal data unsealed."""
+
+    id: int
+    email: str
+    name: str | None
+    phone: str | None
+    role: str
+    disabled: bool
+    created_at: dt.datetime
+
+
+def account(session: AsyncSession, user: User) -> Account:
+    keys = keys_of(session)
+    return Account(
+        id=user.id,
+        email=keys.unseal(user.email, "users.email"),
+        name=None if user.name is None else keys.unseal(user.name, "users.name"),
+        phone=None if user.phone is None else keys.unseal(user.phone, "users.phone"),
+        role=user.role,
+        disabled=user.disabled,
+        created_at=user.created_at,
+    )
+
+
+async def log_in(
+    session: AsyncSession, email: str, password: str, settings: Settings, origin: Origin
+) -> TokenPair:
     """Tokens for a right e-mail and password; the same refusal, in about the same time,
     for a wrong password and an unknown e-mail."""
-    user = (
-        await session.execute(select(User).where(User.email == normal_email(email)))
-    ).scalar_one_or_none()
+    user_id = await _user_id_by_email(session, email)
+    user = None if user_id is None else await session.get_one(User, user_id)
     valid, rehashed = credentials.check_password(password, user.password_hash if user else None)
     if user is None or not valid or user.disabled:
-        raise InvalidCredentials()
+        raise InvalidCredentials(user_id)
     if rehashed:
         user.password_hash = rehashed
+    subject = f"user:{user.id}"
+    await audit.record(session, replace(origin, actor=subject), "login.succeeded", subject=subject)
     return await _issue(session, user, uuid.uuid4().hex, settings)
 
 
@@ -85,12 +144,48 @@ async def refresh(session: AsyncSession, token: str, settings: Settings) -> Toke
         raise InvalidRefreshToken()
     if found.used_at is not None:
         await revoke_family(session, found.family)
-        raise RefreshTokenReused()
+        raise RefreshTokenReused(found.user_id)
     found.used_at = now
     user = await session.get_one(User, found.user_id)
     if user.disabled:
         raise InvalidRefreshToken()
     return await _issue(session, user, found.family, settings)
+
+
+async def find_user(session: AsyncSession, user_id: str, *, for_update: bool = False) -> User:
+    stmt = select(User).where(User.id == (int(user_id) if user_id.isdigit() else 0))
+    user = (await session.execute(stmt.with_for_update() if for_update else stmt)).scalar()
+    if user is None:
+        raise UserNotFound(user_id)
+    return user
+
+
+async def change_user(
+    session: AsyncSession, user: User, change: UserChange, origin: Origin
+) -> User:
+    """Change a role or disable an account. A disabled account's refresh tokens are revoked
+    at once; its access tokens lapse within GALLEY_ACCESS_TOKEN_MINUTES."""
+    if origin.actor == f"user:{user.id}":
+        raise OwnAccountLocked()
+    changed: dict[str, dict[str, object]] = {}
+    if change.role is not None and change.role != user.role:
+        changed["role"] = {"from": user.role, "to": change.role}
+        user.role = change.role
+    if change.disabled is not None and change.disabled != user.disabled:
+        changed["disabled"] = {"from": user.disabled, "to": change.disabled}
+        user.disabled = change.disabled
+    if not changed:
+        return user
+    user.updated_at = utcnow()
+    if user.disabled:
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    await session.flush()
+    await audit.record(session, origin, "user.changed", subject=f"user:{user.id}", **changed)
+    return user
 
 
 async def revoke_family(session: AsyncSession, family: str) -> None:
@@ -136,7 +231,9 @@ async def _issue(session: AsyncSession, user: User, family: str, settings: Setti
     )
 
 
-async def create_api_key(session: AsyncSession, new: ApiKeyCreate) -> tuple[ApiKey, str]:
+async def create_api_key(
+    session: AsyncSession, new: ApiKeyCreate, origin: Origin
+) -> tuple[ApiKey, str]:
     """The key and its secret, which is never stored and never shown again."""
     secret = credentials.opaque_secret(credentials.API_KEY_PREFIX)
     key = ApiKey(
@@ -149,6 +246,14 @@ async def create_api_key(session: AsyncSession, new: ApiKeyCreate) -> tuple[ApiK
     )
     session.add(key)
     await session.flush()
+    await audit.record(
+        session,
+        origin,
+        "api_key.created",
+        subject=f"api_key:{key.id}",
+        name=key.name,
+        role=key.role,
+    )
     return key, secret
 
 
@@ -156,7 +261,7 @@ async def list_api_keys(session: AsyncSession) -> list[ApiKey]:
     return list((await session.execute(select(ApiKey).order_by(ApiKey.id))).scalars())
 
 
-async def revoke_api_key(session: AsyncSession, key_id: str) -> None:
+async def revoke_api_key(session: AsyncSession, key_id: str, origin: Origin) -> None:
     revoked = (
         await session.execute(
             update(ApiKey)
@@ -167,3 +272,4 @@ async def revoke_api_key(session: AsyncSession, key_id: str) -> None:
     ).scalar()
     if revoked is None:
         raise ApiKeyNotFound(key_id)
+    await audit.record(session, origin, "api_key.revoked", subject=f"api_key:{revoked}")

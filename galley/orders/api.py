@@ -10,6 +10,7 @@ from galley.http.deps import Actor, AppSettings
 from galley.http.etags import resource_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
+from galley.http.throttle import AppThrottle
 from galley.identity.access import CurrentPrincipal, requires
 from galley.inventory.schemas import CODE_PATTERN
 from galley.orders import lifecycle, views
@@ -43,8 +44,13 @@ async def create_order(
     settings: AppSettings,
     principal: CurrentPrincipal,
     request: Request,
+    throttle: AppThrottle,
 ) -> Response:
-    """A customer's order is theirs: the customer comes from the token, never the body."""
+    """A customer's order is theirs: the customer comes from the token, never the body.
+    A customer places a limited number of orders a minute (`GALLEY_RATE_LIMIT_ORDERS`);
+    staff and integrations are not held to it."""
+    if principal.customer_id is not None:
+        await throttle.spend_order(principal.customer_id)
     order = await place_order(
         session,
         body,

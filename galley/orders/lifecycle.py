@@ -12,6 +12,7 @@ from galley.orders.errors import IllegalOrderTransition
 from galley.orders.models import OrderEvent, OrderLine
 from galley.orders.schemas import OrderOut
 from galley.orders.views import load_order, order_view
+from galley.privacy.keys import keys_of
 
 _CAUSES: dict[rules.Action, str] = {
     "start": "preparation started",
@@ -75,7 +76,7 @@ async def transition(
         await fill_backorders(
             session, order.location_id, released, actor=actor, cause=f"order {order.id} cancelled"
         )
-    return order_view(order, location, lines)
+    return order_view(order, location, lines, keys_of(session))
 
 
 async def _consume(

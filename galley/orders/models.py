@@ -41,6 +41,8 @@ class Order(Base):
     status: Mapped[str] = mapped_column(String(20))
     customer_ref: Mapped[str | None] = mapped_column(String(100))
     note: Mapped[str | None] = mapped_column(Text)
+    # Whom to deliver to: name, phone and address, sealed together (`galley.privacy`).
+    delivery: Mapped[str | None] = mapped_column(Text)
     total_amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

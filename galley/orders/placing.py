@@ -24,7 +24,8 @@ from galley.orders import rules
 from galley.orders.errors import InsufficientStock
 from galley.orders.models import Order, OrderEvent, OrderLine
 from galley.orders.schemas import OrderCreate, OrderOut
-from galley.orders.views import order_view
+from galley.orders.views import DELIVERY, order_view
+from galley.privacy.keys import keys_of
 from galley.purchasing.replenishment import replenish
 
 _ORDERS = cast(Table, Order.__table__)
@@ -60,6 +61,7 @@ async def place_order(
     allocations, figures = await levels.reserve(session, location_id, wanted)
     _refuse_backorders_not_allowed(request, products, allocations)
 
+    keys = keys_of(session)
     now = utcnow()
     order: dict[str, Any] = {
         "id": str(uuid.uuid4()),
@@ -68,6 +70,9 @@ async def place_order(
         "status": rules.status_after_placing([a.backordered for a in allocations.values()]),
         "customer_ref": request.customer_ref,
         "note": request.note,
+        "delivery": None
+        if request.delivery is None
+        else keys.seal(request.delivery.model_dump_json(), DELIVERY),
         "total_amount": sum(
             rules.line_total(products[line.sku].price, line.quantity) for line in request.lines
         ),
@@ -92,7 +97,7 @@ async def place_order(
     await session.execute(_INSERT_LINES, [line.__dict__ for line in lines])
     await session.execute(_INSERT_EVENTS, _placement_events(order, lines, actor))
     await replenish(session, location_id, figures, actor=actor, figures=figures)
-    return order_view(_Placed(**order), request.location, lines)
+    return order_view(_Placed(**order), request.location, lines, keys)
 
 
 def _refuse_backorders_not_allowed(
@@ -122,6 +127,7 @@ class _Placed:
     status: str
     customer_ref: str | None
     note: str | None
+    delivery: str | None
     total_amount: int
     currency: str
     created_at: Any

@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from galley.catalog.schemas import SKU_PATTERN, TEXT_PATTERN
+from galley.identity.schemas import NAME_PATTERN, PHONE_PATTERN
 from galley.inventory.schemas import CODE_PATTERN
 from galley.money import Money
 from galley.orders.rules import MAX_LINES, MAX_QUANTITY, Status
@@ -21,6 +22,21 @@ class LineRequest(BaseModel):
     quantity: int = Field(ge=1, le=MAX_QUANTITY, examples=[2])
 
 
+class Delivery(BaseModel):
+    """Whom to deliver to. Personal data: sealed at rest, shown only with the order."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN, examples=["Ada Lovelace"])
+    phone: str | None = Field(default=None, pattern=PHONE_PATTERN, examples=["+44 20 7946 0958"])
+    address: str = Field(
+        min_length=1,
+        max_length=1000,
+        pattern=TEXT_PATTERN,
+        examples=["12 Mill Lane, Leeds LS1 4AB"],
+    )
+
+
 class OrderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -30,6 +46,7 @@ class OrderCreate(BaseModel):
         default=None, min_length=1, max_length=100, pattern=TEXT_PATTERN
     )
     note: str | None = Field(default=None, max_length=2000, pattern=TEXT_PATTERN)
+    delivery: Delivery | None = None
 
 
 class CancelRequest(BaseModel):
@@ -56,6 +73,7 @@ class OrderOut(BaseModel):
     total: Money
     customer_ref: str | None
     note: str | None
+    delivery: Delivery | None
     created_at: dt.datetime
     updated_at: dt.datetime
 

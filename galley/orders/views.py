@@ -16,7 +16,10 @@ from galley.money import Money
 from galley.orders.errors import OrderNotFound
 from galley.orders.models import Order, OrderEvent, OrderLine
 from galley.orders.rules import line_total
-from galley.orders.schemas import LineOut, OrderEventOut, OrderOut
+from galley.orders.schemas import Delivery, LineOut, OrderEventOut, OrderOut
+from galley.privacy.keys import DataKeys, keys_of
+
+DELIVERY = "orders.delivery"
 
 
 class OrderFacts(Protocol):
@@ -36,6 +39,10 @@ class OrderFacts(Protocol):
     def customer_ref(self) -> str | None: ...
     @property
     def note(self) -> str | None: ...
+    @property
+    def delivery(self) -> str | None:
+        """Sealed."""
+
     @property
     def created_at(self) -> dt.datetime: ...
     @property
@@ -57,7 +64,9 @@ class LineFacts(Protocol):
     def unit_price(self) -> int: ...
 
 
-def order_view(order: OrderFacts, location: str, lines: Sequence[LineFacts]) -> OrderOut:
+def order_view(
+    order: OrderFacts, location: str, lines: Sequence[LineFacts], keys: DataKeys
+) -> OrderOut:
     currency = order.currency
     return OrderOut(
         id=order.id,
@@ -80,6 +89,9 @@ def order_view(order: OrderFacts, location: str, lines: Sequence[LineFacts]) -> 
         total=Money(amount=order.total_amount, currency=currency),
         customer_ref=order.customer_ref,
         note=order.note,
+        delivery=None
+        if order.delivery is None
+        else Delivery.model_validate_json(keys.unseal(order.delivery, DELIVERY)),
         created_at=order.created_at,
         updated_at=order.updated_at,
     )
@@ -122,7 +134,9 @@ def _of_customer(stmt: AnySelect, customer_id: int | None) -> AnySelect:
 async def get_order(
     session: AsyncSession, order_id: str, *, customer_id: int | None = None
 ) -> OrderOut:
-    return order_view(*await load_order(session, order_id, customer_id=customer_id))
+    return order_view(
+        *await load_order(session, order_id, customer_id=customer_id), keys_of(session)
+    )
 
 
 async def list_orders(
@@ -153,7 +167,10 @@ async def list_orders(
             await session.execute(select(OrderLine).where(OrderLine.order_number.in_(numbers)))
         ).scalars():
             lines_of[line.order_number].append(line)
-    return [order_view(order, code, lines_of[order.number]) for order, code in rows], next_cursor
+    keys = keys_of(session)
+    return [
+        order_view(order, code, lines_of[order.number], keys) for order, code in rows
+    ], next_cursor
 
 
 async def list_events(

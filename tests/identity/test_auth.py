@@ -21,9 +21,9 @@ def anonymous(client: httpx.AsyncClient) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=client._transport, base_url=str(client.base_url))
 
 
-async def _register(anonymous: httpx.AsyncClient, email: str) -> dict[str, Any]:
+async def _register(anonymous: httpx.AsyncClient, email: str, **profile: str) -> dict[str, Any]:
     response = await anonymous.post(
-        "/v1/auth/register", json={"email": email, "password": PASSWORD}
+        "/v1/auth/register", json={"email": email, "password": PASSWORD, **profile}
     )
     assert response.status_code == 201, response.text
     return dict(response.json())
@@ -46,7 +46,7 @@ def _as(client: httpx.AsyncClient, token: str) -> httpx.AsyncClient:
 async def test_a_customer_signs_up_logs_in_and_sees_who_they_are(
     anonymous: httpx.AsyncClient,
 ) -> None:
-    await _register(anonymous, "Ada@Example.com")
+    await _register(anonymous, "Ada@Example.com", name="Ada Lovelace", phone="+44 20 7946 0958")
     tokens = await _log_in(anonymous, "ada@example.com")
 
     assert tokens["token_type"] == "bearer"
@@ -57,6 +57,8 @@ async def test_a_customer_signs_up_logs_in_and_sees_who_they_are(
         "id": "x",
         "role": "customer",
         "email": "ada@example.com",
+        "name": "Ada Lovelace",
+        "phone": "+44 20 7946 0958",
     }
 
 

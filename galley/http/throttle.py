@@ -1,0 +1,207 @@
+"""Rate limits: how often one caller may fail to log in, sign up, place orders, or call at all.
+
+Four budgets, each a setting (`GALLEY_RATE_LIMIT_*`):
+
+- failed log-ins per account and client address, against password guessing;
+- sign-ups per client address, against accounts made in bulk;
+- orders per customer, against bots buying up stock;
+- requests per principal (an API key or a user; anonymous callers per client address),
+  spent by every `/v1` request in `GalleyRoute` before its transaction opens.
+
+The counts live in the process's memory, or in Redis when `GALLEY_REDIS_URL` is set, so
+that all API processes spend from one budget. If Redis does not answer, requests go
+through unthrottled rather than the shop stopping; `/readyz` reports Redis down and the
+log says so once.
+
+Why these strategies. A token bucket of N tokens refilled over a period lets at most N
+through at once and N per period on average. `limits` offers windows instead:
+
+- The moving window keeps the time of each of the last N hits and refuses while the
+  oldest of them is younger than the period. Never more than N in any period, no double
+  burst at a window's edge, and the wait is exact: until the oldest hit ages out. It keeps
+  N timestamps per key, which is nothing for the small budgets: log-ins, sign-ups and
+  orders use it.
+- The sliding window counter keeps two counters per key and weighs the previous window by
+  how much of it the period still covers; near a window's edge it may be off by a little.
+  The general budget (1200 a minute by default, one key per caller) uses it: two counters
+  instead of 1200 timestamps per caller, and a little slack does not matter there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from typing import Annotated, Any, NamedTuple
+
+import structlog
+from fastapi import Depends, Request
+from limits import RateLimitItem
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import (
+    MovingWindowRateLimiter,
+    RateLimiter,
+    SlidingWindowCounterRateLimiter,
+)
+from redis.asyncio import ConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from galley.config import Settings, parse_rate
+from galley.errors import TooManyRequests
+
+log = structlog.get_logger("galley.http")
+
+# Redis is asked on every request: one that does not answer within this long is treated as
+# down for that request, rather than holding it up.
+_REDIS_TIMEOUT_SECONDS = 0.5
+
+
+class _Budget(NamedTuple):
+    name: str
+    rate: RateLimitItem
+    limiter: RateLimiter
+    refusal: str
+
+
+def retry_after(reset_at: float, now: float) -> int:
+    """Whole seconds until a refused caller may try again: rounded up, at least 1."""
+    return max(1, math.ceil(reset_at - now))
+
+
+def budget_key(caller: str, address: str) -> str:
+    """Whose general budget a request spends: its principal's, or, for a caller without
+    credentials, its client address's."""
+    return f"address:{address}" if caller == "anonymous" else caller
+
+
+def _hidden(*parts: str) -> str:
+    """E-mail addresses and client addresses are personal data: storage sees a digest."""
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+class Throttle:
+    """The four budgets of one app, kept in one storage."""
+
+    def __init__(
+        self, settings: Settings, storage: Storage, pool: ConnectionPool | None = None
+    ) -> None:
+        exact = MovingWindowRateLimiter(storage)
+        smooth = SlidingWindowCounterRateLimiter(storage)
+        self._storage = storage
+        self._pool = pool
+        # Only a shared store can fail; memory has nothing to catch.
+        self._unavailable: tuple[type[Exception], ...] = (RedisError,) if pool else ()
+        self._down = False
+        self._login = _Budget(
+            "login",
+            parse_rate(settings.rate_limit_login_failures),
+            exact,
+            "Too many failed log-ins to this account from this address",
+        )
+        self._signup = _Budget(
+            "signup",
+            parse_rate(settings.rate_limit_signups),
+            exact,
+            "Too many sign-ups from this address",
+        )
+        self._order = _Budget(
+            "order",
+            parse_rate(settings.rate_limit_orders),
+            exact,
+            "Too many orders from this customer",
+        )
+        self._request = _Budget(
+            "request",
+            parse_rate(settings.rate_limit_requests),
+            smooth,
+            "Too many requests with these credentials or from this address",
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Throttle:
+        """In memory, or in Redis under `redis_key_prefix` when `redis_url` is set."""
+        if not settings.redis_url:
+            return cls(settings, MemoryStorage())
+        pool = ConnectionPool.from_url(
+            settings.redis_url,
+            socket_timeout=_REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=_REDIS_TIMEOUT_SECONDS,
+            # One quick retry for a pooled connection Redis closed; no backoff on a hot path.
+            retry=Retry(NoBackoff(), 1),
+        )
+        options: dict[str, Any] = {"connection_pool": pool}
+        storage = RedisStorage(
+            "async+" + settings.redis_url,
+            implementation="redispy",
+            key_prefix=settings.redis_key_prefix,
+            **options,
+        )
+        return cls(settings, storage, pool)
+
+    async def spend_request(self, caller: str, address: str) -> None:
+        """One request of `caller` (see `caller_key`); anonymous callers share by address."""
+        key = budget_key(caller, address)
+        await self._spend(self._request, _hidden(key) if key.startswith("address:") else key)
+
+    async def spend_login_attempt(self, email: str, address: str) -> None:
+        """Before the password is checked. Each attempt takes a place in the budget at once,
+        so parallel guesses cannot all slip past one check; `forget_login_failures` gives the
+        places back when the password was right, so only failures stay counted."""
+        await self._spend(self._login, _hidden(email, address))
+
+    async def forget_login_failures(self, email: str, address: str) -> None:
+        try:
+            await self._login.limiter.clear(
+                self._login.rate, self._login.name, _hidden(email, address)
+            )
+        except self._unavailable:
+            self._storage_failed()
+
+    async def spend_signup(self, address: str) -> None:
+        await self._spend(self._signup, _hidden(address))
+
+    async def spend_order(self, customer_id: int) -> None:
+        await self._spend(self._order, str(customer_id))
+
+    async def ready(self) -> bool:
+        """Whether the storage answers (memory always does)."""
+        return await self._storage.check()
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
+
+    async def _spend(self, budget: _Budget, who: str) -> None:
+        """One hit; refused with 429 and the seconds to wait once the budget is spent."""
+        try:
+            if await budget.limiter.hit(budget.rate, budget.name, who):
+                if self._down:
+                    log.info("rate_limit.storage_recovered")
+                    self._down = False
+                return
+            stats = await budget.limiter.get_window_stats(budget.rate, budget.name, who)
+        except self._unavailable:
+            self._storage_failed()
+            return
+        raise TooManyRequests(budget.refusal, retry_after(stats.reset_time, time.time()))
+
+    def _storage_failed(self) -> None:
+        if not self._down:
+            log.warning("rate_limit.storage_unavailable")
+        self._down = True
+
+
+def client_address(request: Request) -> str:
+    """The caller's address, as the server (or a trusted proxy in front of it) saw it."""
+    return request.client.host if request.client else "unknown"
+
+
+def _throttle(request: Request) -> Throttle:
+    throttle: Throttle = request.app.state.throttle
+    return throttle
+
+
+AppThrottle = Annotated[Throttle, Depends(_throttle)]
+ClientAddress = Annotated[str, Depends(client_address)]

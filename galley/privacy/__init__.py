@@ -1,0 +1,1 @@
+"""Personal data sealed at rest: customers' names, phones, addresses and e-mails."""
