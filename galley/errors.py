@@ -97,6 +97,10 @@ class TooManyRequests(GalleyError):
         self.retry_after = retry_after
 
 
+class LoginThrottled(TooManyRequests):
+    audit_kind = "login.throttled"
+
+
 def problem_body(
     status: int, code: str, title: str, detail: str, instance: str, **extra: Any
 ) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from galley.audit.service import Origin
 from galley.config import Settings
+from galley.http.throttle import client_address
 from galley.identity.access import CurrentPrincipal
 
 
@@ -25,7 +26,7 @@ def origin_of(request: Request) -> Origin:
     """Who is acting and from where, for the audit log: the caller once known, else anonymous."""
     return Origin(
         actor=getattr(request.state, "actor", "anonymous"),
-        address=request.client.host if request.client else None,
+        address=client_address(request),
         request_id=getattr(request.state, "request_id", None),
     )
 

@@ -9,9 +9,10 @@ Four budgets, each a setting (`GALLEY_RATE_LIMIT_*`):
   spent by every `/v1` request in `GalleyRoute` before its transaction opens.
 
 The counts live in the process's memory, or in Redis when `GALLEY_REDIS_URL` is set, so
-that all API processes spend from one budget. If Redis does not answer, requests go
-through unthrottled rather than the shop stopping; `/readyz` reports Redis down and the
-log says so once.
+that all API processes spend from one budget. If Redis does not answer, each process
+falls back to budgets in its own memory rather than the shop stopping or the limits
+lapsing (password guessing stays limited, per process); `/readyz` reports Redis down and
+the log says so once.
 
 Why these strategies. A token bucket of N tokens refilled over a period lets at most N
 through at once and N per period on average. `limits` offers windows instead:
@@ -49,7 +50,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from galley.config import Settings, parse_rate
-from galley.errors import TooManyRequests
+from galley.errors import LoginThrottled, TooManyRequests
 
 log = structlog.get_logger("galley.http")
 
@@ -62,7 +63,10 @@ class _Budget(NamedTuple):
     name: str
     rate: RateLimitItem
     limiter: RateLimiter
+    # The same strategy in this process's memory, for while the shared store is down.
+    fallback: RateLimiter
     refusal: str
+    error: type[TooManyRequests] = TooManyRequests
 
 
 def retry_after(reset_at: float, now: float) -> int:
@@ -77,7 +81,8 @@ def budget_key(caller: str, address: str) -> str:
 
 
 def _hidden(*parts: str) -> str:
-    """E-mail addresses and client addresses are personal data: storage sees a digest."""
+    """Storage keys name no e-mail or client address in clear, so a dump of Redis lists
+    none. (Unsalted: it keeps keys clean, it does not stop someone who tries every address.)"""
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
@@ -89,6 +94,11 @@ class Throttle:
     ) -> None:
         exact = MovingWindowRateLimiter(storage)
         smooth = SlidingWindowCounterRateLimiter(storage)
+        local = MemoryStorage()
+        exact_here, smooth_here = (
+            MovingWindowRateLimiter(local),
+            SlidingWindowCounterRateLimiter(local),
+        )
         self._storage = storage
         self._pool = pool
         # Only a shared store can fail; memory has nothing to catch.
@@ -98,24 +108,29 @@ class Throttle:
             "login",
             parse_rate(settings.rate_limit_login_failures),
             exact,
+            exact_here,
             "Too many failed log-ins to this account from this address",
+            LoginThrottled,
         )
         self._signup = _Budget(
             "signup",
             parse_rate(settings.rate_limit_signups),
             exact,
+            exact_here,
             "Too many sign-ups from this address",
         )
         self._order = _Budget(
             "order",
             parse_rate(settings.rate_limit_orders),
             exact,
+            exact_here,
             "Too many orders from this customer",
         )
         self._request = _Budget(
             "request",
             parse_rate(settings.rate_limit_requests),
             smooth,
+            smooth_here,
             "Too many requests with these credentials or from this address",
         )
 
@@ -142,8 +157,7 @@ class Throttle:
 
     async def spend_request(self, caller: str, address: str) -> None:
         """One request of `caller` (see `caller_key`); anonymous callers share by address."""
-        key = budget_key(caller, address)
-        await self._spend(self._request, _hidden(key) if key.startswith("address:") else key)
+        await self._spend(self._request, _hidden(budget_key(caller, address)))
 
     async def spend_login_attempt(self, email: str, address: str) -> None:
         """Before the password is checked. Each attempt takes a place in the budget at once,
@@ -152,12 +166,12 @@ class Throttle:
         await self._spend(self._login, _hidden(email, address))
 
     async def forget_login_failures(self, email: str, address: str) -> None:
+        who = _hidden(email, address)
         try:
-            await self._login.limiter.clear(
-                self._login.rate, self._login.name, _hidden(email, address)
-            )
+            await self._login.limiter.clear(self._login.rate, self._login.name, who)
         except self._unavailable:
             self._storage_failed()
+        await self._login.fallback.clear(self._login.rate, self._login.name, who)
 
     async def spend_signup(self, address: str) -> None:
         await self._spend(self._signup, _hidden(address))
@@ -176,16 +190,21 @@ class Throttle:
     async def _spend(self, budget: _Budget, who: str) -> None:
         """One hit; refused with 429 and the seconds to wait once the budget is spent."""
         try:
-            if await budget.limiter.hit(budget.rate, budget.name, who):
-                if self._down:
-                    log.info("rate_limit.storage_recovered")
-                    self._down = False
-                return
-            stats = await budget.limiter.get_window_stats(budget.rate, budget.name, who)
+            await self._hit(budget, budget.limiter, who)
         except self._unavailable:
             self._storage_failed()
+            await self._hit(budget, budget.fallback, who)
             return
-        raise TooManyRequests(budget.refusal, retry_after(stats.reset_time, time.time()))
+        if self._down:
+            log.info("rate_limit.storage_recovered")
+            self._down = False
+
+    @staticmethod
+    async def _hit(budget: _Budget, limiter: RateLimiter, who: str) -> None:
+        if await limiter.hit(budget.rate, budget.name, who):
+            return
+        stats = await limiter.get_window_stats(budget.rate, budget.name, who)
+        raise budget.error(budget.refusal, retry_after(stats.reset_time, time.time()))
 
     def _storage_failed(self) -> None:
         if not self._down:

@@ -59,6 +59,19 @@ async def test_log_ins_succeeded_and_failed_are_recorded_without_the_credentials
         assert secret not in everything
 
 
+async def test_a_log_in_refused_by_its_rate_limit_is_recorded(client: httpx.AsyncClient) -> None:
+    user_id = await _customer(client, "ada@example.com")
+    anonymous = _anonymous(client)
+    for _ in range(6):
+        await anonymous.post("/v1/auth/token", json={"email": "ada@example.com", "password": "x"})
+
+    assert len(await _events(client, kind="login.failed")) == 5
+    (throttled,) = await _events(client, kind="login.throttled")
+    assert throttled["subject"] is None  # the e-mail tried is not recorded anywhere
+    assert throttled["data"] == {"method": "POST", "path": "/v1/auth/token"}
+    assert f"user:{user_id}" not in str(throttled)
+
+
 async def test_a_reused_refresh_token_is_recorded(client: httpx.AsyncClient) -> None:
     user_id = await _customer(client, "ada@example.com")
     anonymous = _anonymous(client)

@@ -286,6 +286,16 @@ async def test_when_redis_is_down_requests_still_go_through_and_readyz_names_it(
     assert ready.json()["detail"] == "Redis does not answer."
 
 
+async def test_while_redis_is_down_each_process_still_limits_password_guessing(
+    database_url: str,
+) -> None:
+    async with galley(database_url, redis_url="redis://127.0.0.1:1/0") as client:
+        here = client(HERE)
+        await _sign_up(here, "dot@example.com")
+        answers = [(await _log_in(here, "dot@example.com", WRONG)).status_code for _ in range(6)]
+    assert answers == [401] * 5 + [429]
+
+
 async def test_readyz_answers_when_redis_does(database_url: str) -> None:
     with redis_key_prefix() as prefix:
         async with galley(database_url, redis_url=REDIS_URL, redis_key_prefix=prefix) as client:
