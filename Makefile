@@ -16,7 +16,7 @@ DEV_KEYS = $(BIN)/galley dev-keys var/dev-keys.env && set -a && \
 	{ [ -n "$$GALLEY_JWT_KEYS$$GALLEY_DATA_KEYS" ] || . ./var/dev-keys.env; } && set +a
 
 run: $(STAMP)
-	@$(DEV_KEYS) && $(BIN)/galley migrate && exec $(BIN)/galley serve
+	@$(DEV_KEYS) && $(BIN)/galley migrate && exec $(BIN)/galley serve --with-worker
 
 test: $(STAMP)
 	$(BIN)/ruff check galley tests bench

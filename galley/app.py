@@ -16,6 +16,8 @@ from galley.audit.api import router as audit_events
 from galley.catalog.api import router as products
 from galley.config import Settings, get_settings, require_keys
 from galley.db import Database
+from galley.events.api import router as events
+from galley.events.worker import run_until_stopped
 from galley.http import problems
 from galley.http.middleware import (
     CORS_EXPOSED_HEADERS,
@@ -51,11 +53,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         batches = None
         if settings.purchasing_batch_seconds > 0:
             batches = asyncio.create_task(send_batches_forever(database))
+        stop_worker = asyncio.Event()
+        worker = None
+        if settings.with_worker:
+            worker = asyncio.create_task(run_until_stopped(settings, stop_worker))
         yield
         if batches is not None:
             batches.cancel()
             with suppress(asyncio.CancelledError):
                 await batches
+        if worker is not None:
+            stop_worker.set()
+            await worker
         await database.dispose()
         await throttle.close()
 
@@ -85,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         po_router,
         plan_router,
         audit_events,
+        events,
     ):
         app.include_router(router)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import secrets
+import signal
 import ssl
 import sys
 from pathlib import Path
@@ -70,10 +72,16 @@ def serve(
     ssl_keyfile: Annotated[
         Path | None, typer.Option(help="The certificate's private key (PEM, unencrypted).")
     ] = None,
+    with_worker: Annotated[
+        bool, typer.Option(help="Also run the event worker in each process (small setups).")
+    ] = False,
 ) -> None:
     """Serve the HTTP API. Refuses to start while migrations are pending."""
     _check_tls(ssl_certfile, ssl_keyfile)
     _migrated_settings("jwt_keys", "data_keys")
+    if with_worker:
+        # The app is built by each server process from the environment.
+        os.environ["GALLEY_WITH_WORKER"] = "true"
     uvicorn.run(
         "galley.app:create_app",
         factory=True,
@@ -107,6 +115,26 @@ def _check_tls(certfile: Path | None, keyfile: Path | None) -> None:
     except (OSError, ssl.SSLError) as exc:
         typer.echo(f"galley: cannot serve HTTPS with {certfile} and {keyfile}: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+@app.command()
+def worker() -> None:
+    """Publish events and run their consumers until stopped (SIGINT or SIGTERM). Run as
+    many as you like: they share the work."""
+    settings = _migrated_settings("data_keys")
+    asyncio.run(_work(settings))
+
+
+async def _work(settings: Settings) -> None:
+    from galley.events.worker import run_until_stopped
+    from galley.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+    await run_until_stopped(settings, stop)
 
 
 @app.command()

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     signup: Literal["open", "closed"] = "open"
     # Active products can be read without a token (a shop's public catalog).
     public_catalog: bool = True
+    # Run the event worker inside each API process (`galley serve --with-worker`), for
+    # setups too small for a `galley worker` of their own.
+    with_worker: bool = False
+    # How often an idle worker looks for new events: the most an event waits when the
+    # worker is idle.
+    events_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     # Served at /metrics when true.
     metrics_enabled: bool = True
     # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: IPs or CIDR

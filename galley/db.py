@@ -50,6 +50,12 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+def key_from(given: str) -> int:
+    """An integer key from an opaque id a client sent; 0, which no row has, for anything
+    that is not one (so a bad id is simply not found, and never an oversized integer)."""
+    return int(given) if given.isdigit() and len(given) <= 18 else 0
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 

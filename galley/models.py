@@ -3,6 +3,7 @@
 from galley.audit.models import AuditEvent
 from galley.catalog.models import Product
 from galley.db import Base
+from galley.events.models import ConsumedEvent, ConsumerPosition, Event, EventStream
 from galley.http.idempotency import IdempotencyKey
 from galley.identity.models import ApiKey, RefreshToken, User
 from galley.inventory.models import Location, StockLedgerEntry, StockLevel
@@ -18,6 +19,10 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "ConsumedEvent",
+    "ConsumerPosition",
+    "Event",
+    "EventStream",
     "IdempotencyKey",
     "Location",
     "Order",

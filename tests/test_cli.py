@@ -10,7 +10,9 @@ from galley.cli import app
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["migrate"], ["demo"]])
+@pytest.mark.parametrize(
+    "command", [[], ["serve"], ["migrate"], ["demo"], ["worker"], ["keys", "rotate"]]
+)
 def test_every_command_explains_itself(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0

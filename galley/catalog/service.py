@@ -15,6 +15,7 @@ from galley.catalog.models import Product
 from galley.catalog.schemas import ProductCreate, ProductOut, ProductPatch, Replenishment
 from galley.db import insert_for, utcnow
 from galley.errors import FieldError, InvalidRequest
+from galley.events import service as events
 from galley.http.paging import fetch_page
 from galley.money import Money, require_currency
 
@@ -83,7 +84,9 @@ async def create_product(
     ).scalar()
     if product_id is None:
         raise DuplicateSku(new.sku)
-    return await session.get_one(Product, product_id)
+    product = await session.get_one(Product, product_id)
+    await events.record(session, "product.created", view(product))
+    return product
 
 
 async def get_product(session: AsyncSession, sku: str, *, for_update: bool = False) -> Product:
@@ -138,6 +141,7 @@ async def update_product(
             setattr(product, field, changes[field])
     product.updated_at = utcnow()
     await session.flush()
+    await events.record(session, "product.updated", view(product))
     return product
 
 

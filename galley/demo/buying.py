@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from galley.db import Database
 from galley.demo.shop import ACTOR
 from galley.orders.backorders import receive_goods
-from galley.purchasing import purchase_orders
+from galley.purchasing import purchase_orders, views
 from galley.purchasing.rules import OPEN_PO_STATUSES
 from galley.purchasing.schemas import PurchaseOrderOut, ReceiptCreate, ReceiptLine
 
@@ -58,7 +58,7 @@ async def every_purchase_order(session: AsyncSession) -> list[PurchaseOrderOut]:
     found: list[PurchaseOrderOut] = []
     cursor: str | None = None
     while True:
-        page, cursor = await purchase_orders.list_purchase_orders(
+        page, cursor = await views.list_purchase_orders(
             session, status=None, supplier=None, location=None, cursor=cursor, limit=100
         )
         found += page

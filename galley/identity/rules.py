@@ -22,7 +22,7 @@ _MANAGER = _STAFF | {
     "purchasing:read",
     "purchasing:write",
 }
-_ADMIN = _MANAGER | {"users:write", "api_keys:manage", "audit:read"}
+_ADMIN = _MANAGER | {"users:write", "api_keys:manage", "audit:read", "events:read"}
 
 PERMISSIONS: dict[Role, frozenset[str]] = {
     "customer": _CUSTOMER,

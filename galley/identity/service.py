@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from galley.audit import service as audit
 from galley.audit.service import Origin
 from galley.config import Settings
-from galley.db import insert_for, utcnow
+from galley.db import insert_for, key_from, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.identity import credentials, rules
 from galley.identity.errors import (
@@ -153,7 +153,7 @@ async def refresh(session: AsyncSession, token: str, settings: Settings) -> Toke
 
 
 async def find_user(session: AsyncSession, user_id: str, *, for_update: bool = False) -> User:
-    stmt = select(User).where(User.id == (int(user_id) if user_id.isdigit() else 0))
+    stmt = select(User).where(User.id == key_from(user_id))
     user = (await session.execute(stmt.with_for_update() if for_update else stmt)).scalar()
     if user is None:
         raise UserNotFound(user_id)
@@ -265,7 +265,7 @@ async def revoke_api_key(session: AsyncSession, key_id: str, origin: Origin) -> 
     revoked = (
         await session.execute(
             update(ApiKey)
-            .where(ApiKey.id == (int(key_id) if key_id.isdigit() and len(key_id) <= 18 else 0))
+            .where(ApiKey.id == key_from(key_id))
             .values(revoked_at=utcnow())
             .returning(ApiKey.id)
         )

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from galley.errors import problem_responses
+from galley.events import service as events
 from galley.http.deps import Actor
 from galley.http.etags import resource_response
 from galley.http.paging import Cursor, Limit, Page
@@ -120,6 +121,7 @@ async def adjust_stock(
         entry=await service.get_ledger_entry(session, entry_id),
         stock=await service.stock_level(session, product_id, location_id),
     )
+    await events.record(session, "stock.adjusted", adjusted)
     return resource_response(
         request,
         adjusted,

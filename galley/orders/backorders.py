@@ -14,13 +14,14 @@ from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.db import utcnow
+from galley.events import service as events
 from galley.inventory import levels
-from galley.orders import rules
+from galley.orders import rules, views
 from galley.orders.models import Order, OrderEvent, OrderLine
-from galley.purchasing.purchase_orders import Loaded
 from galley.purchasing.receiving import receive
 from galley.purchasing.replenishment import replenish
 from galley.purchasing.schemas import ReceiptCreate
+from galley.purchasing.views import Loaded
 
 _LINES = cast(Table, OrderLine.__table__)
 _ORDERS = cast(Table, Order.__table__)
@@ -131,8 +132,10 @@ async def _confirm_complete_orders(
             .where(_ORDERS.c.number.in_(complete), _ORDERS.c.status == "awaiting_stock")
             .values(status="confirmed", updated_at=now)
         )
+        for order in await views.orders_by_number(session, complete):
+            await events.record(session, "order.status_changed", order)
     shared = {"actor": actor, "created_at": now, "cause": cause}
-    events = [
+    history = [
         shared
         | {
             "order_number": n,
@@ -153,4 +156,4 @@ async def _confirm_complete_orders(
         }
         for n in complete
     ]
-    await session.execute(insert(cast(Table, OrderEvent.__table__)), events)
+    await session.execute(insert(cast(Table, OrderEvent.__table__)), history)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.db import utcnow
+from galley.events import service as events
+from galley.events.service import EventType
 from galley.inventory import levels
 from galley.orders import rules
 from galley.orders.backorders import fill_backorders
@@ -21,6 +23,11 @@ _CAUSES: dict[rules.Action, str] = {
     "cancel": "cancelled",
 }
 _MOVES_STOCK: tuple[rules.Action, ...] = ("complete", "cancel")
+# Every transition is one event; the two that end an order have their own type.
+_EVENTS: dict[rules.Action, EventType] = {
+    "complete": "order.completed",
+    "cancel": "order.cancelled",
+}
 
 
 async def transition(
@@ -76,7 +83,9 @@ async def transition(
         await fill_backorders(
             session, order.location_id, released, actor=actor, cause=f"order {order.id} cancelled"
         )
-    return order_view(order, location, lines, keys_of(session))
+    shown = order_view(order, location, lines, keys_of(session))
+    await events.record(session, _EVENTS.get(action, "order.status_changed"), shown)
+    return shown
 
 
 async def _consume(

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from galley.catalog.service import Sellable, sellables
 from galley.db import utcnow
 from galley.errors import FieldError, InvalidRequest
+from galley.events import service as events
 from galley.inventory import levels
 from galley.inventory import service as inventory
 from galley.inventory.rules import Allocation
@@ -97,7 +98,9 @@ async def place_order(
     await session.execute(_INSERT_LINES, [line.__dict__ for line in lines])
     await session.execute(_INSERT_EVENTS, _placement_events(order, lines, actor))
     await replenish(session, location_id, figures, actor=actor, figures=figures)
-    return order_view(_Placed(**order), request.location, lines, keys)
+    placed = order_view(_Placed(**order), request.location, lines, keys)
+    await events.record(session, "order.placed", placed)
+    return placed
 
 
 def _refuse_backorders_not_allowed(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -160,17 +160,36 @@ async def list_orders(
     if customer_ref is not None:
         stmt = stmt.where(Order.customer_ref == customer_ref)
     rows, next_cursor = await fetch_page(session, stmt, Order.number, cursor, limit)
+    return await _views(session, rows), next_cursor
+
+
+async def orders_by_number(session: AsyncSession, numbers: Sequence[int]) -> list[OrderOut]:
+    stmt = (
+        select(Order, Location.code)
+        .join(Location, Location.id == Order.location_id)
+        .where(Order.number.in_(numbers))
+        .order_by(Order.number)
+        # Core updates in this transaction may have changed rows this session holds.
+        .execution_options(populate_existing=True)
+    )
+    return await _views(session, (await session.execute(stmt)).all())
+
+
+async def _views(session: AsyncSession, rows: Sequence[Any]) -> list[OrderOut]:
+    """Orders with their location codes, shaped with their lines (one query for all)."""
     numbers = [order.number for order, _ in rows]
     lines_of: dict[int, list[OrderLine]] = defaultdict(list)
     if numbers:
         for line in (
-            await session.execute(select(OrderLine).where(OrderLine.order_number.in_(numbers)))
+            await session.execute(
+                select(OrderLine)
+                .where(OrderLine.order_number.in_(numbers))
+                .execution_options(populate_existing=True)
+            )
         ).scalars():
             lines_of[line.order_number].append(line)
     keys = keys_of(session)
-    return [
-        order_view(order, code, lines_of[order.number], keys) for order, code in rows
-    ], next_cursor
+    return [order_view(order, code, lines_of[order.number], keys) for order, code in rows]
 
 
 async def list_events(

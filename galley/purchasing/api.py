@@ -15,7 +15,7 @@ from galley.inventory.filters import StockFilters
 from galley.inventory.schemas import CODE_PATTERN, StockLevelOut
 from galley.orders import backorders
 from galley.orders.schemas import CancelRequest
-from galley.purchasing import purchase_orders, replenishment, suppliers
+from galley.purchasing import purchase_orders, replenishment, suppliers, views
 from galley.purchasing.rules import POStatus
 from galley.purchasing.schemas import (
     PlanItem,
@@ -115,7 +115,7 @@ async def list_purchase_orders(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[PurchaseOrderOut]:
-    found, next_cursor = await purchase_orders.list_purchase_orders(
+    found, next_cursor = await views.list_purchase_orders(
         session, status=status, supplier=supplier, location=location, cursor=cursor, limit=limit
     )
     return Page(data=found, next_cursor=next_cursor)
@@ -136,10 +136,10 @@ async def create_purchase_order(
     body: PurchaseOrderCreate, session: Session, actor: Actor, request: Request
 ) -> Response:
     po_id, created = await purchase_orders.add_by_hand(session, body, actor=actor)
-    found = await purchase_orders.load(session, str(po_id))
+    found = await views.load(session, str(po_id))
     return resource_response(
         request,
-        purchase_orders.view(found),
+        views.view(found),
         status_code=201 if created else 200,
         headers={"Location": f"/v1/purchase-orders/{po_id}"},
     )
@@ -152,9 +152,7 @@ async def create_purchase_order(
     responses={**_NOT_MODIFIED, **problem_responses(404, 422)},
 )
 async def get_purchase_order(po_id: IdPath, session: Session, request: Request) -> Response:
-    return resource_response(
-        request, purchase_orders.view(await purchase_orders.load(session, po_id))
-    )
+    return resource_response(request, views.view(await views.load(session, po_id)))
 
 
 @po_router.patch(
@@ -172,11 +170,9 @@ async def edit_purchase_order(
         po_id,
         body.lines,
         actor=actor,
-        precondition=lambda found: check_if_match(request, purchase_orders.view(found)),
+        precondition=lambda found: check_if_match(request, views.view(found)),
     )
-    return resource_response(
-        request, purchase_orders.view(await purchase_orders.load(session, po_id))
-    )
+    return resource_response(request, views.view(await views.load(session, po_id)))
 
 
 @po_router.post(
@@ -188,7 +184,7 @@ async def edit_purchase_order(
 async def send_purchase_order(po_id: IdPath, session: Session, actor: Actor) -> PurchaseOrderOut:
     """`draft` → `sent`: frozen; later shortfalls collect on a new draft."""
     await purchase_orders.send(session, po_id, actor=actor)
-    return purchase_orders.view(await purchase_orders.load(session, po_id))
+    return views.view(await views.load(session, po_id))
 
 
 @po_router.post(
@@ -202,7 +198,7 @@ async def cancel_purchase_order(
 ) -> PurchaseOrderOut:
     """`draft` or `sent` → `cancelled`; what it was to bring is bought again at once."""
     await purchase_orders.cancel(session, po_id, actor=actor, reason=body.reason if body else None)
-    return purchase_orders.view(await purchase_orders.load(session, po_id))
+    return views.view(await views.load(session, po_id))
 
 
 @po_router.post(
@@ -219,7 +215,7 @@ async def receive_purchase_order(
     await backorders.receive_goods(session, po_id, body, actor=actor)
     return resource_response(
         request,
-        purchase_orders.view(await purchase_orders.load(session, po_id)),
+        views.view(await views.load(session, po_id)),
         status_code=201,
         headers={"Location": f"/v1/purchase-orders/{po_id}"},
     )

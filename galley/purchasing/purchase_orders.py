@@ -1,93 +1,26 @@
-"""Purchase orders: reading them, creating and editing drafts by hand, sending, cancelling."""
+"""Purchase orders: creating and editing drafts by hand, sending, cancelling."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.catalog.service import sellables
 from galley.db import utcnow
 from galley.errors import FieldError, InvalidRequest
-from galley.http.paging import fetch_page
 from galley.inventory import levels
-from galley.inventory.models import Location
 from galley.inventory.service import location_id_for
-from galley.money import Money
 from galley.purchasing import rules, suppliers
 from galley.purchasing.errors import (
     EmptyPurchaseOrder,
     IllegalPurchaseOrderTransition,
-    PurchaseOrderNotFound,
 )
-from galley.purchasing.models import PurchaseOrder, PurchaseOrderEvent, PurchaseOrderLine, Supplier
+from galley.purchasing.models import PurchaseOrder, PurchaseOrderEvent, PurchaseOrderLine
 from galley.purchasing.replenishment import Purchase, add_to_drafts, replenish, send_drafts
-from galley.purchasing.schemas import (
-    PurchaseLineOut,
-    PurchaseLineRequest,
-    PurchaseOrderCreate,
-    PurchaseOrderOut,
-)
-
-
-@dataclass(frozen=True)
-class Loaded:
-    order: PurchaseOrder
-    supplier_currency: str
-    location: str
-    lines: list[PurchaseOrderLine]
-
-
-def view(po: Loaded) -> PurchaseOrderOut:
-    return PurchaseOrderOut(
-        id=str(po.order.id),
-        supplier=str(po.order.supplier_id),
-        location=po.location,
-        status=po.order.status,
-        lines=[
-            PurchaseLineOut(
-                sku=line.sku,
-                quantity_ordered=line.quantity_ordered,
-                quantity_received=line.quantity_received,
-                unit_cost=None
-                if line.unit_cost is None
-                else Money(amount=line.unit_cost, currency=po.supplier_currency),
-            )
-            for line in sorted(po.lines, key=lambda line: line.id)
-        ],
-        created_at=po.order.created_at,
-        updated_at=po.order.updated_at,
-        sent_at=po.order.sent_at,
-    )
-
-
-def _pk(po_id: str) -> int:
-    return int(po_id) if po_id.isdigit() and len(po_id) <= 18 else 0
-
-
-async def load(session: AsyncSession, po_id: str, *, for_update: bool = False) -> Loaded:
-    stmt = (
-        select(PurchaseOrder, Supplier.currency, Location.code)
-        .join(Supplier, Supplier.id == PurchaseOrder.supplier_id)
-        .join(Location, Location.id == PurchaseOrder.location_id)
-        .where(PurchaseOrder.id == _pk(po_id))
-    )
-    if for_update:
-        stmt = stmt.with_for_update(of=PurchaseOrder).execution_options(populate_existing=True)
-    found = (await session.execute(stmt)).one_or_none()
-    if found is None:
-        raise PurchaseOrderNotFound(po_id)
-    order, currency, code = found
-    lines = (
-        await session.execute(
-            select(PurchaseOrderLine)
-            .where(PurchaseOrderLine.purchase_order_id == order.id)
-            .execution_options(populate_existing=True)
-        )
-    ).scalars()
-    return Loaded(order, currency, code, list(lines))
+from galley.purchasing.schemas import PurchaseLineRequest, PurchaseOrderCreate
+from galley.purchasing.views import Loaded, load
 
 
 async def lock(session: AsyncSession, po_id: str, *, also: Iterable[int] = ()) -> Loaded:
@@ -98,38 +31,6 @@ async def lock(session: AsyncSession, po_id: str, *, also: Iterable[int] = ()) -
         session, found.order.location_id, [*(line.product_id for line in found.lines), *also]
     )
     return await load(session, po_id, for_update=True)
-
-
-async def list_purchase_orders(
-    session: AsyncSession,
-    *,
-    status: str | None,
-    supplier: str | None,
-    location: str | None,
-    cursor: str | None,
-    limit: int,
-) -> tuple[list[PurchaseOrderOut], str | None]:
-    stmt: Select[PurchaseOrder, str, str] = (
-        select(PurchaseOrder, Supplier.currency, Location.code)
-        .join(Supplier, Supplier.id == PurchaseOrder.supplier_id)
-        .join(Location, Location.id == PurchaseOrder.location_id)
-    )
-    if status is not None:
-        stmt = stmt.where(PurchaseOrder.status == status)
-    if supplier is not None:
-        stmt = stmt.where(PurchaseOrder.supplier_id == _pk(supplier))
-    if location is not None:
-        stmt = stmt.where(Location.code == location)
-    rows, next_cursor = await fetch_page(session, stmt, PurchaseOrder.id, cursor, limit)
-    ids = [order.id for order, _, _ in rows]
-    lines: dict[int, list[PurchaseOrderLine]] = {i: [] for i in ids}
-    if ids:
-        found = await session.execute(
-            select(PurchaseOrderLine).where(PurchaseOrderLine.purchase_order_id.in_(ids))
-        )
-        for line in found.scalars():
-            lines[line.purchase_order_id].append(line)
-    return [view(Loaded(o, cur, code, lines[o.id])) for o, cur, code in rows], next_cursor
 
 
 async def add_by_hand(

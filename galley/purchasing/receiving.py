@@ -10,10 +10,11 @@ from galley.catalog.service import sellables
 from galley.db import utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.inventory import levels
-from galley.purchasing import rules
+from galley.purchasing import rules, views
 from galley.purchasing.errors import IllegalPurchaseOrderTransition, OverReceipt
-from galley.purchasing.purchase_orders import Loaded, lock, record_event
+from galley.purchasing.purchase_orders import lock, record_event
 from galley.purchasing.schemas import ReceiptCreate
+from galley.purchasing.views import Loaded
 
 
 async def receive(
@@ -84,6 +85,7 @@ async def receive(
     found.order.status = target
     found.order.updated_at = utcnow()
     await session.flush()
+    await views.announce(session, "purchase_order.received", [found.order.id])
     return found, [c.product_id for c in changes]
 
 

@@ -21,7 +21,7 @@ from galley.catalog.service import Sellable, sellables, sellables_by_id
 from galley.db import insert_for, settings_of, utcnow
 from galley.inventory import levels
 from galley.inventory import service as inventory
-from galley.purchasing import rules
+from galley.purchasing import rules, views
 from galley.purchasing.models import PurchaseOrder, PurchaseOrderEvent, PurchaseOrderLine, Supplier
 from galley.purchasing.schemas import PlanItem
 
@@ -128,7 +128,7 @@ async def add_to_drafts(
 ) -> dict[int, int]:
     """Put purchases on each supplier's open draft for the location, creating it if need be,
     and count them as incoming. Returns the purchase order each supplier's lines went on."""
-    drafts = await _drafts(session, location_id, sorted({b.supplier_id for b in buys}))
+    drafts, created = await _drafts(session, location_id, sorted({b.supplier_id for b in buys}))
     now = utcnow()
     upsert = insert_for(session, _PO_LINES).values(
         purchase_order_id=bindparam("po"),
@@ -177,6 +177,7 @@ async def add_to_drafts(
             for po, lines in sorted(per_po.items())
         ],
     )
+    await views.announce(session, "purchase_order.created", created)
     await send_due_drafts(session, batch_window(session), only=sorted(per_po), actor=actor)
     return drafts
 
@@ -201,17 +202,18 @@ async def send_due_drafts(
 
 async def _drafts(
     session: AsyncSession, location_id: int, supplier_ids: list[int]
-) -> dict[int, int]:
+) -> tuple[dict[int, int], list[int]]:
     """The open draft of each supplier at the location, by supplier, locked; created when
-    missing.
+    missing. Also the ids of the drafts created.
 
     A draft the insert finds may be sent or cancelled by another transaction before the
     select locks it; the next round then creates a new one.
     """
     found: dict[int, int] = {}
+    created: list[int] = []
     while missing := [s for s in supplier_ids if s not in found]:
         now = utcnow()
-        await session.execute(
+        inserted = await session.execute(
             insert_for(session, _POS)
             .values(
                 supplier_id=bindparam("supplier_id"),
@@ -222,12 +224,14 @@ async def _drafts(
             )
             .on_conflict_do_nothing(
                 index_elements=["supplier_id", "location_id"], index_where=_DRAFT
-            ),
+            )
+            .returning(_POS.c.id),
             [{"supplier_id": s} for s in missing],
         )
+        created += inserted.scalars()
         rows = await session.execute(_DRAFTS, {"location_id": location_id, "supplier_ids": missing})
         found |= {row.supplier_id: row.id for row in rows}
-    return found
+    return found, created
 
 
 async def send_drafts(session: AsyncSession, po_ids: list[int], *, actor: str, cause: str) -> None:
@@ -260,6 +264,7 @@ async def send_drafts(session: AsyncSession, po_ids: list[int], *, actor: str, c
                 for po in sorted(sent)
             ],
         )
+        await views.announce(session, "purchase_order.sent", sent)
 
 
 async def plan(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from galley.db import utcnow
+from galley.db import key_from, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.http.paging import fetch_page
 from galley.purchasing.errors import SupplierCurrencyInUse, SupplierNotFound
@@ -38,7 +38,7 @@ async def create_supplier(session: AsyncSession, new: SupplierCreate) -> Supplie
 async def get_supplier(
     session: AsyncSession, supplier_id: str, *, for_update: bool = False
 ) -> Supplier:
-    stmt = select(Supplier).where(Supplier.id == _pk(supplier_id))
+    stmt = select(Supplier).where(Supplier.id == key_from(supplier_id))
     if for_update:
         stmt = stmt.with_for_update()
     supplier = (await session.execute(stmt)).scalar_one_or_none()
@@ -59,7 +59,7 @@ async def get_supplier_for_body(
 ) -> Supplier:
     """The supplier a request body names; 422 when there is none."""
     found = (
-        await session.execute(select(Supplier).where(Supplier.id == _pk(supplier_id)))
+        await session.execute(select(Supplier).where(Supplier.id == key_from(supplier_id)))
     ).scalar_one_or_none()
     if found is None:
         raise InvalidRequest(
@@ -67,10 +67,6 @@ async def get_supplier_for_body(
             [FieldError(field=field, message="unknown supplier")],
         )
     return found
-
-
-def _pk(supplier_id: str) -> int:
-    return int(supplier_id) if supplier_id.isdigit() and len(supplier_id) <= 18 else 0
 
 
 async def list_suppliers(

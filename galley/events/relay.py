@@ -1,0 +1,149 @@
+"""Publishing the outbox, and handing published events to consumers.
+
+Publishing gives each pending event the next position of the stream, under the row
+lock of `event_stream`: one relay publishes at a time, in whatever process, so the
+positions are the order every consumer sees (on PostgreSQL other relays skip the locked
+row rather than wait). With a broker, the events are sent to it inside that same
+transaction, with publisher confirms: if the process dies before the commit, the events
+stay pending and are sent again — delivered twice, never lost; consumers' inboxes make
+the second delivery change nothing.
+
+Without a broker, consumers read the stream themselves from their own position, each
+event in one transaction with the effect it causes and the position it moves to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from galley.db import Database, insert_for, utcnow
+from galley.events.models import ConsumedEvent, ConsumerPosition, Event, EventStream
+
+log = structlog.get_logger("galley.events")
+
+Publish = Callable[[Sequence[Event]], Awaitable[None]]
+Handle = Callable[[AsyncSession, Event], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """Acts on events of `types` (all, when empty). `handle` runs in a transaction that
+    commits with the event marked as consumed, so its effects happen once."""
+
+    name: str
+    types: frozenset[str]
+    handle: Handle
+
+    def wants(self, event_type: str) -> bool:
+        return not self.types or event_type in self.types
+
+
+async def publish_pending(
+    database: Database, publish: Publish | None = None, *, batch: int = 500
+) -> int:
+    """Publish up to `batch` pending events, oldest first; how many were published."""
+    async with database.transaction() as session:
+        await session.execute(
+            insert_for(session, EventStream.__table__)
+            .values(name="outbox", position=0)
+            .on_conflict_do_nothing()
+        )
+        stream = (
+            await session.execute(
+                select(EventStream)
+                .where(EventStream.name == "outbox")
+                .with_for_update(skip_locked=True)
+            )
+        ).scalar_one_or_none()
+        if stream is None:
+            return 0  # another relay is publishing
+        pending = list(
+            (
+                await session.execute(
+                    select(Event)
+                    .where(Event.position.is_(None))
+                    .order_by(Event.number)
+                    .limit(batch)
+                )
+            ).scalars()
+        )
+        if not pending:
+            return 0
+        now = utcnow()
+        for offset, event in enumerate(pending, start=1):
+            event.position = stream.position + offset
+            event.published_at = now
+        stream.position += len(pending)
+        await session.flush()
+        if publish is not None:
+            await publish(pending)
+    log.debug("events.published", count=len(pending), last=stream.position)
+    return len(pending)
+
+
+async def handle_once(session: AsyncSession, consumer: Consumer, event: Event) -> bool:
+    """Act on `event` unless this consumer already has: the inbox. False for a repeat."""
+    first = (
+        await session.execute(
+            insert_for(session, ConsumedEvent.__table__)
+            .values(consumer=consumer.name, event_id=event.id, consumed_at=utcnow())
+            .on_conflict_do_nothing()
+            .returning(ConsumedEvent.event_id)
+        )
+    ).scalar()
+    if first is None:
+        return False
+    await consumer.handle(session, event)
+    return True
+
+
+async def consume_pending(database: Database, consumer: Consumer, *, batch: int = 100) -> int:
+    """Act on the published events past the consumer's position; how many were read."""
+    async with database.transaction(read_only=True) as session:
+        start = await _position(session, consumer.name)
+        events = list(
+            (
+                await session.execute(
+                    select(Event)
+                    .where(Event.position > start)
+                    .order_by(Event.position)
+                    .limit(batch)
+                )
+            ).scalars()
+        )
+    for event in events:
+        async with database.transaction() as session:
+            if await _claim(session, consumer.name, event) and consumer.wants(event.type):
+                await handle_once(session, consumer, event)
+    return len(events)
+
+
+async def _position(session: AsyncSession, consumer: str) -> int:
+    found = (
+        await session.execute(
+            select(ConsumerPosition.position).where(ConsumerPosition.consumer == consumer)
+        )
+    ).scalar()
+    return found or 0
+
+
+async def _claim(session: AsyncSession, consumer: str, event: Event) -> bool:
+    """Move the consumer's position to `event`, in the transaction that acts on it; False
+    when another worker of the same consumer has got past it already."""
+    await session.execute(
+        insert_for(session, ConsumerPosition.__table__)
+        .values(consumer=consumer, position=0)
+        .on_conflict_do_nothing()
+    )
+    moved = await session.execute(
+        update(ConsumerPosition)
+        .where(ConsumerPosition.consumer == consumer, ConsumerPosition.position < event.position)
+        .values(position=event.position)
+        .returning(ConsumerPosition.position)
+    )
+    return moved.scalar() is not None

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from galley.events.service import EventType
+
+
+class EventOut(BaseModel):
+    id: str = Field(examples=["evt_019a4f3c2b1e3f9d2c7a11e0b4d5"])
+    type: EventType
+    version: int = Field(description="The version of `data`'s shape for this type.")
+    occurred_at: dt.datetime
+    data: dict[str, Any] = Field(description="The resource as the API shows it, after the change.")

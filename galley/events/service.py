@@ -1,0 +1,72 @@
+"""Recording events in the outbox, and reading the published stream.
+
+`record` runs in the transaction of the change it describes: the event exists exactly
+when the change does, and a failed request leaves neither.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from typing import Literal, get_args
+
+from pydantic import BaseModel
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from galley.db import utcnow
+from galley.errors import FieldError, InvalidRequest
+from galley.events.models import Event
+
+EventType = Literal[
+    "order.placed",
+    "order.status_changed",
+    "order.cancelled",
+    "order.completed",
+    "stock.adjusted",
+    "product.created",
+    "product.updated",
+    "purchase_order.created",
+    "purchase_order.sent",
+    "purchase_order.received",
+]
+EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
+# The shape of `data`; raised when a type's payload changes incompatibly.
+SCHEMA_VERSION = 1
+
+
+def new_event_id() -> str:
+    """`evt_` + milliseconds since 1970 (12 hex digits) + 80 random bits: unique, and
+    sorted by when the event was recorded."""
+    return f"evt_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
+
+
+async def record(session: AsyncSession, type: EventType, data: BaseModel) -> None:
+    await session.execute(
+        insert(Event).values(
+            id=new_event_id(),
+            type=type,
+            version=SCHEMA_VERSION,
+            occurred_at=utcnow(),
+            data=data.model_dump(mode="json"),
+        )
+    )
+
+
+async def published(
+    session: AsyncSession, *, after: str | None, types: Sequence[str], limit: int
+) -> list[Event]:
+    """Published events after the event `after`, in the order consumers see them."""
+    stmt = select(Event).where(Event.position.is_not(None))
+    if after is not None:
+        position = (await session.execute(select(Event.position).where(Event.id == after))).scalar()
+        if position is None:
+            raise InvalidRequest(
+                f"There is no published event {after}.",
+                [FieldError(field="after", message="unknown event id")],
+            )
+        stmt = stmt.where(Event.position > position)
+    if types:
+        stmt = stmt.where(Event.type.in_(types))
+    return list((await session.execute(stmt.order_by(Event.position).limit(limit))).scalars())

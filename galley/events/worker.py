@@ -1,0 +1,62 @@
+"""The worker: publishes the outbox and runs the consumers, until told to stop.
+
+Several workers may run at once, in any processes: one publishes at a time (the stream's
+row lock), and a consumer's position and inbox keep each event's effects to one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from contextlib import suppress
+
+import structlog
+
+from galley.config import Settings
+from galley.db import Database
+from galley.events.consumers import consumers
+from galley.events.relay import Consumer, Publish, consume_pending, publish_pending
+
+log = structlog.get_logger("galley.events")
+
+
+async def run(
+    database: Database,
+    consumers: Sequence[Consumer],
+    stop: asyncio.Event,
+    *,
+    poll_seconds: float,
+    publish: Publish | None = None,
+) -> None:
+    """Work while there is work; when there is none, look again every `poll_seconds`."""
+    log.info("worker.started", consumers=[c.name for c in consumers])
+    while not stop.is_set():
+        done = await _step(database, consumers, publish)
+        if not done:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), poll_seconds)
+    log.info("worker.stopped")
+
+
+async def _step(database: Database, consumers: Sequence[Consumer], publish: Publish | None) -> int:
+    """One round; a failing step is logged and tried again next round, from where it was."""
+    done = 0
+    try:
+        done += await publish_pending(database, publish)
+    except Exception:
+        log.exception("events.publish_failed")
+    for consumer in consumers:
+        try:
+            done += await consume_pending(database, consumer)
+        except Exception:
+            log.exception("events.consumer_failed", consumer=consumer.name)
+    return done
+
+
+async def run_until_stopped(settings: Settings, stop: asyncio.Event) -> None:
+    """`galley worker`, and the worker inside `galley serve --with-worker`."""
+    database = Database(settings)
+    try:
+        await run(database, consumers(settings), stop, poll_seconds=settings.events_poll_seconds)
+    finally:
+        await database.dispose()

@@ -1,0 +1,111 @@
+"""Reading a purchase order as the API shows it, and announcing what happened to one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from galley.db import key_from
+from galley.events import service as events
+from galley.events.service import EventType
+from galley.http.paging import fetch_page
+from galley.inventory.models import Location
+from galley.money import Money
+from galley.purchasing.errors import PurchaseOrderNotFound
+from galley.purchasing.models import PurchaseOrder, PurchaseOrderLine, Supplier
+from galley.purchasing.schemas import PurchaseLineOut, PurchaseOrderOut
+
+
+@dataclass(frozen=True)
+class Loaded:
+    order: PurchaseOrder
+    supplier_currency: str
+    location: str
+    lines: list[PurchaseOrderLine]
+
+
+def view(po: Loaded) -> PurchaseOrderOut:
+    return PurchaseOrderOut(
+        id=str(po.order.id),
+        supplier=str(po.order.supplier_id),
+        location=po.location,
+        status=po.order.status,
+        lines=[
+            PurchaseLineOut(
+                sku=line.sku,
+                quantity_ordered=line.quantity_ordered,
+                quantity_received=line.quantity_received,
+                unit_cost=None
+                if line.unit_cost is None
+                else Money(amount=line.unit_cost, currency=po.supplier_currency),
+            )
+            for line in sorted(po.lines, key=lambda line: line.id)
+        ],
+        created_at=po.order.created_at,
+        updated_at=po.order.updated_at,
+        sent_at=po.order.sent_at,
+    )
+
+
+async def load(session: AsyncSession, po_id: str, *, for_update: bool = False) -> Loaded:
+    stmt = (
+        select(PurchaseOrder, Supplier.currency, Location.code)
+        .join(Supplier, Supplier.id == PurchaseOrder.supplier_id)
+        .join(Location, Location.id == PurchaseOrder.location_id)
+        .where(PurchaseOrder.id == key_from(po_id))
+    )
+    if for_update:
+        stmt = stmt.with_for_update(of=PurchaseOrder).execution_options(populate_existing=True)
+    found = (await session.execute(stmt)).one_or_none()
+    if found is None:
+        raise PurchaseOrderNotFound(po_id)
+    order, currency, code = found
+    lines = (
+        await session.execute(
+            select(PurchaseOrderLine)
+            .where(PurchaseOrderLine.purchase_order_id == order.id)
+            .execution_options(populate_existing=True)
+        )
+    ).scalars()
+    return Loaded(order, currency, code, list(lines))
+
+
+async def list_purchase_orders(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    supplier: str | None,
+    location: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[PurchaseOrderOut], str | None]:
+    stmt: Select[PurchaseOrder, str, str] = (
+        select(PurchaseOrder, Supplier.currency, Location.code)
+        .join(Supplier, Supplier.id == PurchaseOrder.supplier_id)
+        .join(Location, Location.id == PurchaseOrder.location_id)
+    )
+    if status is not None:
+        stmt = stmt.where(PurchaseOrder.status == status)
+    if supplier is not None:
+        stmt = stmt.where(PurchaseOrder.supplier_id == key_from(supplier))
+    if location is not None:
+        stmt = stmt.where(Location.code == location)
+    rows, next_cursor = await fetch_page(session, stmt, PurchaseOrder.id, cursor, limit)
+    ids = [order.id for order, _, _ in rows]
+    lines: dict[int, list[PurchaseOrderLine]] = {i: [] for i in ids}
+    if ids:
+        found = await session.execute(
+            select(PurchaseOrderLine).where(PurchaseOrderLine.purchase_order_id.in_(ids))
+        )
+        for line in found.scalars():
+            lines[line.purchase_order_id].append(line)
+    return [view(Loaded(o, cur, code, lines[o.id])) for o, cur, code in rows], next_cursor
+
+
+async def announce(session: AsyncSession, type: EventType, po_ids: Iterable[int]) -> None:
+    """Record `type` for each purchase order, as it stands now."""
+    for po_id in sorted(set(po_ids)):
+        await events.record(session, type, view(await load(session, str(po_id))))

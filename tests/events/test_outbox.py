@@ -1,0 +1,237 @@
+"""Every business change writes its event in its own transaction; the relay publishes them
+in order; consumers act on each once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from galley.config import Settings
+from galley.db import Database
+from galley.events.models import Event
+from galley.events.relay import Consumer, consume_pending, handle_once, publish_pending
+from galley.events.worker import run
+from tests import shop
+from tests.auth import api_key, bearer
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    db = Database(settings)
+    yield db
+    await db.dispose()
+
+
+async def _stream(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
+    response = await client.get("/v1/events", params={"limit": 200, **params})
+    assert response.status_code == 200, response.text
+    return list(response.json()["data"])
+
+
+async def _pending(database: Database) -> int:
+    async with database.transaction(read_only=True) as session:
+        stmt = select(func.count()).select_from(Event).where(Event.position.is_(None))
+        return int((await session.execute(stmt)).scalar_one())
+
+
+async def test_an_order_placed_is_an_event_once_published(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    await shop.location(client)
+    await shop.product(client, "TEA")
+    await shop.stock(client, "TEA", 5)
+    order = await shop.order(client, ("TEA", 2))
+
+    assert await _pending(database) == 3  # product.created, stock.adjusted, order.placed
+    assert await _stream(client) == []
+    assert await publish_pending(database) == 3
+
+    events = await _stream(client)
+    assert [e["type"] for e in events] == ["product.created", "stock.adjusted", "order.placed"]
+    placed = events[-1]
+    assert placed["data"] == order
+    assert placed["version"] == 1
+    assert placed["id"].startswith("evt_")
+    assert [e["id"] for e in events] == sorted(e["id"] for e in events)
+
+
+async def test_a_refused_request_leaves_no_event(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    await shop.location(client)
+    await shop.product(client, "TEA", replenishment={"allow_backorder": False})
+    await publish_pending(database)
+    refused = await client.post(
+        "/v1/orders", json={"location": "KITCHEN", "lines": [{"sku": "TEA", "quantity": 1}]}
+    )
+    assert refused.status_code == 409
+    assert await _pending(database) == 0
+
+
+async def test_each_step_of_an_order_and_its_purchase_is_an_event(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    await shop.location(client)
+    supplier = await shop.supplier(client, auto_send=True)
+    await shop.product(client, "TEA", supplier=supplier)
+    waiting = await shop.order(client, ("TEA", 2))
+    (po,) = (await client.get("/v1/purchase-orders")).json()["data"]
+    received = await client.post(
+        f"/v1/purchase-orders/{po['id']}/receipts",
+        json={"lines": [{"sku": "TEA", "quantity": po["lines"][0]["quantity_ordered"]}]},
+    )
+    assert received.status_code == 201, received.text
+    for action in ("start", "ready", "complete"):
+        assert (await client.post(f"/v1/orders/{waiting['id']}/{action}")).status_code == 200
+    cancelled = await shop.order(client, ("TEA", 1))
+    assert (await client.post(f"/v1/orders/{cancelled['id']}/cancel", json={})).status_code == 200
+    await client.patch("/v1/products/TEA", json={"name": "Green tea"})
+    await publish_pending(database)
+
+    types = [(e["type"], e["data"].get("status")) for e in await _stream(client)]
+    assert types == [
+        ("product.created", None),
+        ("purchase_order.created", "draft"),
+        ("purchase_order.sent", "sent"),
+        ("order.placed", "awaiting_stock"),
+        ("purchase_order.received", "received"),
+        ("order.status_changed", "confirmed"),
+        ("order.status_changed", "preparing"),
+        ("order.status_changed", "ready"),
+        ("order.completed", "completed"),
+        ("order.placed", "confirmed"),
+        ("order.cancelled", "cancelled"),
+        ("product.updated", None),
+    ]
+
+
+async def test_the_stream_pages_by_event_id_and_filters_by_type(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    await shop.location(client)
+    for sku in ("A", "B", "C"):
+        await shop.product(client, sku)
+    await shop.stock(client, "A", 1)
+    await publish_pending(database)
+    every = await _stream(client)
+
+    first = (await client.get("/v1/events", params={"limit": 2})).json()
+    assert [e["id"] for e in first["data"]] == [e["id"] for e in every[:2]]
+    rest = await _stream(client, after=first["next_cursor"])
+    assert [e["id"] for e in first["data"] + rest] == [e["id"] for e in every]
+    assert [e["data"]["sku"] for e in await _stream(client, type="product.created")] == [
+        "A",
+        "B",
+        "C",
+    ]
+    unknown = await client.get("/v1/events", params={"after": "evt_" + "0" * 32})
+    assert unknown.status_code == 422
+
+
+@pytest.mark.parametrize("role", ["customer", "staff", "manager"])
+async def test_only_administrators_read_the_stream(
+    client: httpx.AsyncClient, database_url: str, role: Any
+) -> None:
+    response = await client.get("/v1/events", headers=bearer(await api_key(database_url, role)))
+    assert response.status_code == 403
+
+
+async def test_relays_racing_each_other_publish_each_event_once_in_one_order(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await shop.location(client)
+    for n in range(40):
+        await shop.product(client, f"P{n}")
+    relays = [Database(settings) for _ in range(4)]
+    try:
+        while sum(await asyncio.gather(*(publish_pending(r, batch=3) for r in relays))):
+            pass
+    finally:
+        for relay in relays:
+            await relay.dispose()
+
+    events = await _stream(client)
+    assert [e["data"]["sku"] for e in events] == [f"P{n}" for n in range(40)]
+
+
+class Recorder:
+    """A consumer that remembers what it saw, and can be told to fail."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.failing = False
+
+    async def handle(self, session: AsyncSession, event: Event) -> None:
+        if self.failing:
+            raise RuntimeError("consumer down")
+        self.seen.append(event.type)
+
+
+async def test_a_consumer_acts_on_each_event_once_and_resumes_where_it_stopped(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    recorder = Recorder()
+    consumer = Consumer("recorder", frozenset({"product.created"}), recorder.handle)
+    await shop.location(client)
+    await shop.product(client, "A")
+    await shop.stock(client, "A", 1)
+    await publish_pending(database)
+
+    assert await consume_pending(database, consumer) == 2
+    assert recorder.seen == ["product.created"]
+    assert await consume_pending(database, consumer) == 0
+
+    await shop.product(client, "B")
+    await publish_pending(database)
+    recorder.failing = True
+    with pytest.raises(RuntimeError):
+        await consume_pending(database, consumer)
+    recorder.failing = False
+    # Another process of the same consumer picks up where the last one stopped.
+    elsewhere = Database(settings)
+    try:
+        assert await consume_pending(elsewhere, consumer) == 1
+    finally:
+        await elsewhere.dispose()
+    assert recorder.seen == ["product.created", "product.created"]
+
+
+async def test_a_redelivered_event_changes_nothing(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    recorder = Recorder()
+    consumer = Consumer("recorder", frozenset(), recorder.handle)
+    await shop.location(client)
+    await shop.product(client, "A")
+    await publish_pending(database)
+    async with database.transaction(read_only=True) as session:
+        (event,) = (await session.execute(select(Event))).scalars()
+    for expected in (True, False):
+        async with database.transaction() as session:
+            assert await handle_once(session, consumer, event) is expected
+    assert recorder.seen == ["product.created"]
+
+
+async def test_the_worker_publishes_and_consumes_until_stopped(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    recorder = Recorder()
+    stop = asyncio.Event()
+    worker = asyncio.create_task(
+        run(database, [Consumer("recorder", frozenset(), recorder.handle)], stop, poll_seconds=0.05)
+    )
+    await shop.location(client)
+    await shop.product(client, "A")
+    for _ in range(100):
+        if recorder.seen:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await worker
+    assert recorder.seen == ["product.created"]

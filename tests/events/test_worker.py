@@ -1,0 +1,64 @@
+"""The worker as operators run it: inside `galley serve`, and as `galley worker`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.auth import api_key, bearer
+from tests.live import running_server
+
+
+def _published(base: str, headers: dict[str, str], seconds: float = 20) -> list[str]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        events = httpx.get(f"{base}/v1/events", headers=headers).json()["data"]
+        if events:
+            return [e["type"] for e in events]
+        time.sleep(0.1)
+    return []
+
+
+async def test_serve_with_worker_publishes_what_it_serves(database_url: str) -> None:
+    headers = bearer(await api_key(database_url))
+    with running_server(database_url, env={"GALLEY_WITH_WORKER": "true"}) as base:
+        created = httpx.post(
+            f"{base}/v1/products",
+            json={"sku": "TEA", "name": "Tea", "price": {"amount": 250, "currency": "EUR"}},
+            headers=headers,
+        )
+        assert created.status_code == 201
+        assert _published(base, headers) == ["product.created"]
+
+
+async def test_galley_worker_publishes_and_stops_cleanly_on_sigterm(
+    database_url: str, tmp_path: Path
+) -> None:
+    headers = bearer(await api_key(database_url))
+    with running_server(database_url) as base:
+        httpx.post(
+            f"{base}/v1/products",
+            json={"sku": "TEA", "name": "Tea", "price": {"amount": 250, "currency": "EUR"}},
+            headers=headers,
+        )
+        assert _published(base, headers, seconds=1) == []  # no worker yet
+        log = tmp_path / "worker.log"
+        with log.open("wb") as output:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "galley", "worker"],
+                env=os.environ | {"GALLEY_DATABASE_URL": database_url, "GALLEY_LOG_FORMAT": "json"},
+                stdout=output,
+                stderr=output,
+            )
+            try:
+                assert _published(base, headers) == ["product.created"]
+            finally:
+                worker.send_signal(signal.SIGTERM)
+                assert worker.wait(timeout=10) == 0
+    assert "worker.stopped" in log.read_text()
