@@ -30,7 +30,9 @@ from galley.http.throttle import Throttle
 from galley.identity.api import accounts, auth
 from galley.inventory.api import locations, stock
 from galley.logs import configure_logging
+from galley.orders.api import fulfilment
 from galley.orders.api import router as orders
+from galley.orders.fulfilment import FulfilmentFeed
 from galley.purchasing.api import plan_router, po_router, supplier_router
 from galley.purchasing.batching import send_batches_forever
 
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level, settings.log_format)
     database = Database(settings)
     throttle = Throttle.from_settings(settings)
+    feed = FulfilmentFeed(database, poll_seconds=settings.events_poll_seconds)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if worker is not None:
             stop_worker.set()
             await worker
+        await feed.close()
         await database.dispose()
         await throttle.close()
 
@@ -78,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.engine = database.engine
     app.state.throttle = throttle
+    app.state.fulfilment = feed
 
     problems.install(app)
     app.include_router(operations.router)
@@ -90,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         products,
         stock,
         orders,
+        fulfilment,
         supplier_router,
         po_router,
         plan_router,

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # How often an idle worker looks for new events: the most an event waits when the
     # worker is idle.
     events_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    # A live stream sends a comment this often when nothing happens, so that proxies,
+    # which close connections idle for a minute or so, keep it open.
+    stream_heartbeat_seconds: float = Field(default=15, gt=0, le=300)
     # Served at /metrics when true.
     metrics_enabled: bool = True
     # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: IPs or CIDR

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.db import utcnow
 from galley.errors import FieldError, InvalidRequest
-from galley.events.models import Event
+from galley.events.models import Event, EventStream
 
 EventType = Literal[
     "order.placed",
@@ -58,15 +58,30 @@ async def published(
     session: AsyncSession, *, after: str | None, types: Sequence[str], limit: int
 ) -> list[Event]:
     """Published events after the event `after`, in the order consumers see them."""
-    stmt = select(Event).where(Event.position.is_not(None))
+    position = 0
     if after is not None:
-        position = (await session.execute(select(Event.position).where(Event.id == after))).scalar()
-        if position is None:
+        found = (await session.execute(select(Event.position).where(Event.id == after))).scalar()
+        if found is None:
             raise InvalidRequest(
                 f"There is no published event {after}.",
                 [FieldError(field="after", message="unknown event id")],
             )
-        stmt = stmt.where(Event.position > position)
+        position = found
+    return await published_after(session, position, types, limit)
+
+
+async def published_after(
+    session: AsyncSession, position: int, types: Sequence[str], limit: int
+) -> list[Event]:
+    stmt = select(Event).where(Event.position > position)
     if types:
         stmt = stmt.where(Event.type.in_(types))
     return list((await session.execute(stmt.order_by(Event.position).limit(limit))).scalars())
+
+
+async def last_position(session: AsyncSession) -> int:
+    """The position of the last published event (0 before the first)."""
+    found = (
+        await session.execute(select(EventStream.position).where(EventStream.name == "outbox"))
+    ).scalar()
+    return found or 0

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from galley.catalog.schemas import TEXT_PATTERN
 from galley.errors import problem_responses
@@ -12,8 +13,10 @@ from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
 from galley.http.throttle import AppThrottle
 from galley.identity.access import CurrentPrincipal, requires
+from galley.inventory import service as inventory
 from galley.inventory.schemas import CODE_PATTERN
 from galley.orders import lifecycle, views
+from galley.orders.fulfilment import FulfilmentFeed
 from galley.orders.placing import place_order
 from galley.orders.rules import Action, Status
 from galley.orders.schemas import (
@@ -181,4 +184,52 @@ async def cancel_order(
         actor=principal.actor,
         reason=body.reason if body else None,
         customer_id=principal.customer_id,
+    )
+
+
+fulfilment = APIRouter(prefix="/v1/fulfilment", tags=["fulfilment"], route_class=GalleyRoute)
+
+
+@fulfilment.get(
+    "/stream",
+    dependencies=[requires("orders:prepare")],
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-Sent Events: `queue` first, then `order.*` changes.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **problem_responses(404, 422),
+    },
+    summary="The live fulfilment queue of a location (Server-Sent Events)",
+)
+async def fulfilment_stream(
+    location: Annotated[str, Query(pattern=CODE_PATTERN, examples=["KITCHEN"])],
+    request: Request,
+    session: Session,
+    settings: AppSettings,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            pattern=r"^[0-9]{1,18}$",
+            description="The `id` of the last message received: resume right after it.",
+        ),
+    ] = None,
+) -> StreamingResponse:
+    """On connecting, the orders `confirmed`, `preparing` and `ready` at the location,
+    oldest first (event `queue`); then each change of its orders as it happens. Every
+    message has an `id`; reconnect with `Last-Event-ID` to receive exactly what you missed.
+    A comment line every `GALLEY_STREAM_HEARTBEAT_SECONDS` keeps proxies from closing it."""
+    await inventory.get_location(session, location)
+    feed: FulfilmentFeed = request.app.state.fulfilment
+    messages = feed.stream(
+        location,
+        None if last_event_id is None else int(last_event_id),
+        settings.stream_heartbeat_seconds,
+    )
+    return StreamingResponse(
+        messages,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -16,6 +16,8 @@ STATUSES: tuple[Status, ...] = (
     "cancelled",
 )
 OPEN_STATUSES: tuple[Status, ...] = ("awaiting_stock", "confirmed", "preparing", "ready")
+# What the kitchen has to do: orders whose stock is there, until they are handed over.
+FULFILMENT_QUEUE: tuple[Status, ...] = ("confirmed", "preparing", "ready")
 Action = Literal["start", "ready", "complete", "cancel"]
 
 MAX_LINES = 100

@@ -15,7 +15,7 @@ from galley.inventory.models import Location
 from galley.money import Money
 from galley.orders.errors import OrderNotFound
 from galley.orders.models import Order, OrderEvent, OrderLine
-from galley.orders.rules import line_total
+from galley.orders.rules import FULFILMENT_QUEUE, line_total
 from galley.orders.schemas import Delivery, LineOut, OrderEventOut, OrderOut
 from galley.privacy.keys import DataKeys, keys_of
 
@@ -171,6 +171,17 @@ async def orders_by_number(session: AsyncSession, numbers: Sequence[int]) -> lis
         .order_by(Order.number)
         # Core updates in this transaction may have changed rows this session holds.
         .execution_options(populate_existing=True)
+    )
+    return await _views(session, (await session.execute(stmt)).all())
+
+
+async def fulfilment_queue(session: AsyncSession, location: str) -> list[OrderOut]:
+    """The orders the kitchen at `location` has to prepare or hand over, oldest first."""
+    stmt = (
+        select(Order, Location.code)
+        .join(Location, Location.id == Order.location_id)
+        .where(Location.code == location, Order.status.in_(FULFILMENT_QUEUE))
+        .order_by(Order.number)
     )
     return await _views(session, (await session.execute(stmt)).all())
 
