@@ -25,11 +25,13 @@ EventType = Literal[
     "order.cancelled",
     "order.completed",
     "stock.adjusted",
+    "stock.low",
     "product.created",
     "product.updated",
     "purchase_order.created",
     "purchase_order.sent",
     "purchase_order.received",
+    "webhook_endpoint.disabled",
 ]
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 # The shape of `data`; raised when a type's payload changes incompatibly.
@@ -42,15 +44,21 @@ def new_event_id() -> str:
     return f"evt_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
-async def record(session: AsyncSession, type: EventType, data: BaseModel) -> None:
+async def record(session: AsyncSession, type: EventType, *data: BaseModel) -> None:
+    """One event of `type` for each resource in `data`, in one statement."""
+    now = utcnow()
     await session.execute(
-        insert(Event).values(
-            id=new_event_id(),
-            type=type,
-            version=SCHEMA_VERSION,
-            occurred_at=utcnow(),
-            data=data.model_dump(mode="json"),
-        )
+        insert(Event),
+        [
+            {
+                "id": new_event_id(),
+                "type": type,
+                "version": SCHEMA_VERSION,
+                "occurred_at": now,
+                "data": item.model_dump(mode="json"),
+            }
+            for item in data
+        ],
     )
 
 

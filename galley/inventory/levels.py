@@ -8,30 +8,38 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
+from galley.catalog.models import Product
 from galley.db import insert_for, utcnow
+from galley.events import service as events
 from galley.inventory import rules
-from galley.inventory.models import StockLedgerEntry, StockLevel
+from galley.inventory.models import Location, StockLedgerEntry, StockLevel
+from galley.inventory.schemas import StockLevelOut
 
 _LEVELS = cast(Table, StockLevel.__table__)
 _LEDGER = cast(Table, StockLedgerEntry.__table__)
+_PRODUCTS = cast(Table, Product.__table__)
+_LOCATIONS = cast(Table, Location.__table__)
 
 
 @dataclass(frozen=True)
 class Level:
-    """One product's figures at one location."""
+    """One product's figures at one location, and what names them."""
 
     product_id: int
     on_hand: int
     reserved: int
     backordered: int
     incoming: int
+    sku: str
+    location: str
+    reorder_point: int | None
 
     @property
     def available(self) -> int:
@@ -42,12 +50,17 @@ class Level:
         return rules.Cover(backordered=self.backordered, incoming=self.incoming)
 
     def after(self, change: LevelChange) -> Level:
-        return Level(
-            self.product_id,
-            self.on_hand + change.on_hand,
-            self.reserved + change.reserved,
-            self.backordered + change.backordered,
-            self.incoming + change.incoming,
+        return replace(
+            self,
+            on_hand=self.on_hand + change.on_hand,
+            reserved=self.reserved + change.reserved,
+            backordered=self.backordered + change.backordered,
+            incoming=self.incoming + change.incoming,
+        )
+
+    def view(self) -> StockLevelOut:
+        return StockLevelOut.of(
+            self.sku, self.location, self.on_hand, self.reserved, self.backordered, self.incoming
         )
 
 
@@ -70,13 +83,18 @@ _LOCK = (
         _LEVELS.c.reserved,
         _LEVELS.c.backordered,
         _LEVELS.c.incoming,
+        _PRODUCTS.c.sku,
+        _LOCATIONS.c.code,
+        _PRODUCTS.c.reorder_point,
     )
+    .join(_PRODUCTS, _PRODUCTS.c.id == _LEVELS.c.product_id)
+    .join(_LOCATIONS, _LOCATIONS.c.id == _LEVELS.c.location_id)
     .where(
         _LEVELS.c.location_id == bindparam("location_id"),
         _LEVELS.c.product_id.in_(bindparam("product_ids", expanding=True)),
     )
     .order_by(_LEVELS.c.product_id)
-    .with_for_update()
+    .with_for_update(of=_LEVELS)
 )
 _CHANGE = (
     update(_LEVELS)
@@ -117,9 +135,19 @@ async def locations_of(session: AsyncSession, product_id: int) -> list[int]:
 
 
 async def change_levels(
-    session: AsyncSession, location_id: int, changes: Iterable[LevelChange]
+    session: AsyncSession,
+    location_id: int,
+    changes: Iterable[LevelChange],
+    *,
+    before: Mapping[int, Level] | None = None,
 ) -> None:
-    """Apply signed changes in one statement; the rows must be locked (`lock_levels`)."""
+    """Apply signed changes in one statement; the rows must be locked (`lock_levels`).
+
+    A change that can lower what is available (a reservation, stock taken away) passes
+    the locked figures as `before`: a product whose available stock falls below its
+    reorder point, or to zero, is announced (`stock.low`).
+    """
+    changes = list(changes)
     now = utcnow()
     params = [
         {
@@ -136,6 +164,21 @@ async def change_levels(
     ]
     if params:
         await session.execute(_CHANGE, params)
+    if before is not None:
+        await _announce_low(session, before, changes)
+
+
+async def _announce_low(
+    session: AsyncSession, before: Mapping[int, Level], changes: list[LevelChange]
+) -> None:
+    fallen = []
+    for change in changes:
+        was = before[change.product_id]
+        now = was.after(change)
+        if rules.fell_low(was.available, now.available, was.reorder_point):
+            fallen.append(now.view())
+    if fallen:
+        await events.record(session, "stock.low", *fallen)
 
 
 async def reserve(
@@ -156,7 +199,7 @@ async def reserve(
         LevelChange(product_id, reserved=a.allocated, backordered=a.backordered)
         for product_id, a in allocations.items()
     ]
-    await change_levels(session, location_id, changes)
+    await change_levels(session, location_id, changes, before=levels)
     return allocations, {c.product_id: levels[c.product_id].after(c) for c in changes}
 
 

@@ -48,6 +48,13 @@ class Cover:
         return self.backordered - self.promised
 
 
+def fell_low(before: int, after: int, reorder_point: int | None) -> bool:
+    """Whether available stock just fell below the reorder point, or to zero or below."""
+    to_zero = before > 0 >= after
+    below_point = reorder_point is not None and before >= reorder_point > after
+    return to_zero or below_point
+
+
 def can_adjust(on_hand: int, reserved: int, delta: int) -> bool:
     """Stock promised to orders cannot be adjusted away."""
     return on_hand + delta >= reserved

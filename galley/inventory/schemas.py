@@ -5,7 +5,7 @@ import datetime as dt
 from pydantic import BaseModel, ConfigDict, Field
 
 from galley.catalog.schemas import SKU_PATTERN, TEXT_PATTERN
-from galley.inventory.rules import AdjustmentReason
+from galley.inventory.rules import AdjustmentReason, Cover
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,31}$"
 # Far above any real adjustment; keeps on_hand well inside a 32-bit column.
@@ -35,6 +35,23 @@ class StockLevelOut(BaseModel):
     incoming: int = Field(description="On open purchase orders and not yet received.")
     promised: int = Field(description="min(backordered, incoming): incoming that orders wait for.")
     spare: int = Field(description="incoming - promised: incoming that no order waits for yet.")
+
+    @classmethod
+    def of(
+        cls, sku: str, location: str, on_hand: int, reserved: int, backordered: int, incoming: int
+    ) -> StockLevelOut:
+        cover = Cover(backordered=backordered, incoming=incoming)
+        return cls(
+            sku=sku,
+            location=location,
+            on_hand=on_hand,
+            reserved=reserved,
+            available=on_hand - reserved,
+            backordered=backordered,
+            incoming=incoming,
+            promised=cover.promised,
+            spare=cover.spare,
+        )
 
 
 class AdjustmentCreate(BaseModel):

@@ -86,17 +86,8 @@ _LEVEL_COLUMNS = (
 
 
 def _level_view(row: Any) -> StockLevelOut:
-    cover = rules.Cover(backordered=row.backordered, incoming=row.incoming)
-    return StockLevelOut(
-        sku=row.sku,
-        location=row.code,
-        on_hand=row.on_hand,
-        reserved=row.reserved,
-        available=row.on_hand - row.reserved,
-        backordered=row.backordered,
-        incoming=row.incoming,
-        promised=cover.promised,
-        spare=cover.spare,
+    return StockLevelOut.of(
+        row.sku, row.code, row.on_hand, row.reserved, row.backordered, row.incoming
     )
 
 
@@ -210,7 +201,10 @@ async def adjust_stock(
     if not rules.can_adjust(level.on_hand, level.reserved, delta):
         raise StockReserved(sku, location, level.on_hand, level.reserved, delta)
     await levels.change_levels(
-        session, location_id, [levels.LevelChange(product_id, on_hand=delta)]
+        session,
+        location_id,
+        [levels.LevelChange(product_id, on_hand=delta)],
+        before={product_id: level},
     )
     (entry_id,) = await levels.write_ledger(
         session, location_id, [(product_id, delta)], reason=reason, reference=None, actor=actor

@@ -113,6 +113,7 @@ async def fill_backorders(
         session,
         location_id,
         [levels.LevelChange(p, reserved=n, backordered=-n) for p, n in totals.items()],
+        before=figures,
     )
     await _confirm_complete_orders(session, fills, actor=actor, cause=cause)
 
@@ -132,8 +133,8 @@ async def _confirm_complete_orders(
             .where(_ORDERS.c.number.in_(complete), _ORDERS.c.status == "awaiting_stock")
             .values(status="confirmed", updated_at=now)
         )
-        for order in await views.orders_by_number(session, complete):
-            await events.record(session, "order.status_changed", order)
+        confirmed = await views.orders_by_number(session, complete)
+        await events.record(session, "order.status_changed", *confirmed)
     shared = {"actor": actor, "created_at": now, "cause": cause}
     history = [
         shared

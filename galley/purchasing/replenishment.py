@@ -279,7 +279,14 @@ async def plan(
     for level in stock:
         product = products[level.sku]
         figures = levels.Level(
-            product.id, level.on_hand, level.reserved, level.backordered, level.incoming
+            product.id,
+            level.on_hand,
+            level.reserved,
+            level.backordered,
+            level.incoming,
+            level.sku,
+            level.location,
+            product.reorder_point,
         )
         items.append(
             PlanItem(

@@ -107,5 +107,6 @@ async def list_purchase_orders(
 
 async def announce(session: AsyncSession, type: EventType, po_ids: Iterable[int]) -> None:
     """Record `type` for each purchase order, as it stands now."""
-    for po_id in sorted(set(po_ids)):
-        await events.record(session, type, view(await load(session, str(po_id))))
+    shown = [view(await load(session, str(po_id))) for po_id in sorted(set(po_ids))]
+    if shown:
+        await events.record(session, type, *shown)

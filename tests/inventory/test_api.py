@@ -4,6 +4,9 @@ from typing import Any
 
 import httpx
 
+from galley.config import Settings
+from galley.db import Database
+from galley.events.relay import publish_pending
 from tests import shop
 from tests.problems import fields, problem
 
@@ -416,3 +419,46 @@ async def test_an_adjustment_points_at_its_ledger_entry(client: httpx.AsyncClien
     assert entry.status_code == 200
     assert entry.json() == response.json()["entry"]
     assert (await client.get("/v1/stock/ledger/999999")).status_code == 404
+
+
+async def test_stock_that_falls_below_its_reorder_point_or_to_zero_is_announced(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await shop.location(client)
+    await shop.product(client, "TEA", replenishment={"reorder_point": 5, "reorder_quantity": 10})
+    await shop.product(client, "JAM")
+    await shop.stock(client, "TEA", 8)
+    await shop.stock(client, "JAM", 2)
+    await shop.order(client, ("TEA", 2))  # 6 left: still at or above 5
+    await shop.order(client, ("TEA", 2))  # 4 left: below the reorder point
+    await shop.order(client, ("TEA", 1))  # 3: below already, nothing new
+    await shop.order(client, ("JAM", 1))  # 1 left: no reorder point, not zero
+    adjusted = await client.post(
+        "/v1/stock/adjustments",
+        json={"sku": "JAM", "location": "KITCHEN", "delta": -1, "reason": "damaged"},
+    )
+    assert adjusted.status_code == 201
+    await shop.order(client, ("TEA", 4))  # 0 left: to zero
+
+    database = Database(settings)
+    try:
+        await publish_pending(database)
+    finally:
+        await database.dispose()
+    low = (await client.get("/v1/events", params={"type": "stock.low"})).json()["data"]
+    assert [(e["data"]["sku"], e["data"]["available"]) for e in low] == [
+        ("TEA", 4),
+        ("JAM", 0),
+        ("TEA", 0),
+    ]
+    assert low[0]["data"] == {
+        "sku": "TEA",
+        "location": "KITCHEN",
+        "on_hand": 8,
+        "reserved": 4,
+        "available": 4,
+        "backordered": 0,
+        "incoming": 0,
+        "promised": 0,
+        "spare": 0,
+    }
