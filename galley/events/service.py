@@ -44,8 +44,12 @@ def new_event_id() -> str:
     return f"evt_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
-async def record(session: AsyncSession, type: EventType, *data: BaseModel) -> None:
-    """One event of `type` for each resource in `data`, in one statement."""
+async def record(
+    session: AsyncSession, type: EventType, *data: BaseModel, hide: frozenset[str] = frozenset()
+) -> None:
+    """One event of `type` for each resource in `data`, in one statement. Fields in `hide`
+    (personal data) are left out: events travel to brokers, queues and other systems,
+    while personal data stays sealed in Galley."""
     now = utcnow()
     await session.execute(
         insert(Event),
@@ -55,7 +59,7 @@ async def record(session: AsyncSession, type: EventType, *data: BaseModel) -> No
                 "type": type,
                 "version": SCHEMA_VERSION,
                 "occurred_at": now,
-                "data": item.model_dump(mode="json"),
+                "data": item.model_dump(mode="json", exclude=set(hide)),
             }
             for item in data
         ],

@@ -134,7 +134,7 @@ async def _confirm_complete_orders(
             .values(status="confirmed", updated_at=now)
         )
         confirmed = await views.orders_by_number(session, complete)
-        await events.record(session, "order.status_changed", *confirmed)
+        await events.record(session, "order.status_changed", *confirmed, hide=views.PERSONAL)
     shared = {"actor": actor, "created_at": now, "cause": cause}
     history = [
         shared

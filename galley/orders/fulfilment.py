@@ -47,7 +47,9 @@ class FulfilmentFeed:
                 position = await events.last_position(session)
                 queue = await views.fulfilment_queue(session, location)
             yield _message(
-                "queue", position, {"orders": [o.model_dump(mode="json") for o in queue]}
+                "queue",
+                position,
+                {"orders": [o.model_dump(mode="json", exclude=set(views.PERSONAL)) for o in queue]},
             )
         else:
             position = last_event_id

@@ -13,7 +13,7 @@ from galley.orders.backorders import fill_backorders
 from galley.orders.errors import IllegalOrderTransition
 from galley.orders.models import OrderEvent, OrderLine
 from galley.orders.schemas import OrderOut
-from galley.orders.views import load_order, order_view
+from galley.orders.views import PERSONAL, load_order, order_view
 from galley.privacy.keys import keys_of
 
 _CAUSES: dict[rules.Action, str] = {
@@ -84,7 +84,7 @@ async def transition(
             session, order.location_id, released, actor=actor, cause=f"order {order.id} cancelled"
         )
     shown = order_view(order, location, lines, keys_of(session))
-    await events.record(session, _EVENTS.get(action, "order.status_changed"), shown)
+    await events.record(session, _EVENTS.get(action, "order.status_changed"), shown, hide=PERSONAL)
     return shown
 
 

@@ -25,7 +25,7 @@ from galley.orders import rules
 from galley.orders.errors import InsufficientStock
 from galley.orders.models import Order, OrderEvent, OrderLine
 from galley.orders.schemas import OrderCreate, OrderOut
-from galley.orders.views import DELIVERY, order_view
+from galley.orders.views import DELIVERY, PERSONAL, order_view
 from galley.privacy.keys import keys_of
 from galley.purchasing.replenishment import replenish
 
@@ -99,7 +99,7 @@ async def place_order(
     await session.execute(_INSERT_EVENTS, _placement_events(order, lines, actor))
     await replenish(session, location_id, figures, actor=actor, figures=figures)
     placed = order_view(_Placed(**order), request.location, lines, keys)
-    await events.record(session, "order.placed", placed)
+    await events.record(session, "order.placed", placed, hide=PERSONAL)
     return placed
 
 

@@ -20,6 +20,9 @@ from galley.orders.schemas import Delivery, LineOut, OrderEventOut, OrderOut
 from galley.privacy.keys import DataKeys, keys_of
 
 DELIVERY = "orders.delivery"
+# What events and the live stream leave out of an order: a consumer that needs the
+# delivery details reads the order with its own credentials.
+PERSONAL = frozenset({"delivery"})
 
 
 class OrderFacts(Protocol):
