@@ -69,7 +69,7 @@ def _wait_until_ready(
     process: subprocess.Popen[bytes],
     certificate: Path | None,
     log_file: Path | None,
-    seconds: float = 30,
+    seconds: float = 60,
 ) -> None:
     verify = ssl.create_default_context(cafile=certificate) if certificate else True
     deadline = time.monotonic() + seconds
