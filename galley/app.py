@@ -17,6 +17,7 @@ from galley.catalog.api import router as products
 from galley.config import Settings, get_settings, require_keys
 from galley.db import Database
 from galley.events.api import router as events
+from galley.events.broker import BrokerCheck
 from galley.events.worker import run_until_stopped
 from galley.http import problems
 from galley.http.middleware import (
@@ -35,6 +36,7 @@ from galley.orders.api import router as orders
 from galley.orders.fulfilment import FulfilmentFeed
 from galley.purchasing.api import plan_router, po_router, supplier_router
 from galley.purchasing.batching import send_batches_forever
+from galley.webhooks.api import router as webhook_endpoints
 
 DESCRIPTION = """Orders, stock, backorders and fulfilment for shops and kitchens.
 
@@ -49,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level, settings.log_format)
     database = Database(settings)
     throttle = Throttle.from_settings(settings)
+    broker = BrokerCheck(settings.broker_url) if settings.broker_url else None
     feed = FulfilmentFeed(database, poll_seconds=settings.events_poll_seconds)
 
     @asynccontextmanager
@@ -71,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await feed.close()
         await database.dispose()
         await throttle.close()
+        if broker is not None:
+            await broker.close()
 
     app = FastAPI(
         title="Galley",
@@ -82,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.engine = database.engine
     app.state.throttle = throttle
+    app.state.broker = broker
     app.state.fulfilment = feed
 
     problems.install(app)
@@ -101,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         plan_router,
         audit_events,
         events,
+        webhook_endpoints,
     ):
         app.include_router(router)
 

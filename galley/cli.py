@@ -287,5 +287,67 @@ async def _rotate(settings: Settings, batch: int) -> None:
     typer.echo(f"galley: {done} rows re-sealed; every row is sealed under the current data key")
 
 
+events = typer.Typer(help="Events delivered through RabbitMQ.", no_args_is_help=True)
+app.add_typer(events, name="events")
+
+
+def _consumer_names(settings: Settings, consumer: str | None) -> list[str]:
+    """The consumer named, or every consumer a worker runs; with a broker only."""
+    from galley.events.consumers import consumers
+
+    if not settings.broker_url:
+        typer.echo(
+            "galley: GALLEY_BROKER_URL is not set; dead letters are kept in RabbitMQ only",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return [consumer] if consumer else [c.name for c in consumers(settings)]
+
+
+@events.command("dead-letters")
+def list_dead_letters(
+    consumer: Annotated[str | None, typer.Option(help="Only this consumer's.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many each.")] = 100,
+) -> None:
+    """List the events consumers gave up on after GALLEY_EVENTS_MAX_ATTEMPTS attempts,
+    with the last error; they stay where they are."""
+    from galley.events.dead_letters import DeadLettersUnavailable, dead_letters
+
+    settings = _settings()
+    names = _consumer_names(settings, consumer)
+    try:
+        found = asyncio.run(dead_letters(settings.broker_url, names, limit=limit))
+    except DeadLettersUnavailable as exc:
+        typer.echo(f"galley: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if not found:
+        typer.echo("galley: no dead letters")
+        return
+    rows = [("EVENT", "TYPE", "CONSUMER", "ATTEMPTS", "LAST ERROR")]
+    rows += [(d.event_id, d.type, d.consumer, str(d.attempts), d.error) for d in found]
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    for row in rows:
+        cells = [row[column].ljust(width) for column, width in enumerate(widths)]
+        typer.echo("  ".join([*cells, row[4]]))
+
+
+@events.command("retry")
+def retry_dead_letters(
+    consumer: Annotated[str | None, typer.Option(help="Only this consumer's.")] = None,
+    id: Annotated[str | None, typer.Option("--id", help="Only this event.")] = None,
+) -> None:
+    """Put dead letters back in their consumers' queues, with a fresh set of attempts."""
+    from galley.events.dead_letters import DeadLettersUnavailable, requeue
+
+    settings = _settings()
+    names = _consumer_names(settings, consumer)
+    try:
+        done = asyncio.run(requeue(settings.broker_url, names, event_id=id))
+    except DeadLettersUnavailable as exc:
+        typer.echo(f"galley: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"galley: {done} dead letter{'' if done == 1 else 's'} put back in the queue")
+
+
 def main() -> None:
     app()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import ipaddress
+import math
 import re
 from collections.abc import Callable
 from functools import lru_cache
@@ -69,6 +71,37 @@ class Settings(BaseSettings):
     # How often an idle worker looks for new events: the most an event waits when the
     # worker is idle.
     events_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    # RabbitMQ, amqp://user:password@host:5672/vhost (or amqps://): the relay publishes
+    # events to it and each consumer takes them from a queue of its own there, in any
+    # number of workers. Empty hands events to the consumers in-process, still through the
+    # outbox, so one machine needs no broker and loses nothing.
+    broker_url: str = ""
+    # How many times a consumer tries an event before it sets it aside in its dead-letter
+    # queue (RabbitMQ only): enough to ride out a restart of whatever the consumer calls,
+    # few enough that an event that can never succeed stops coming back within minutes.
+    events_max_attempts: int = Field(default=10, ge=1, le=100)
+    # The first retry waits this long and each next one twice as long, at most an hour:
+    # 1 s, 2 s, 4 s … 256 s, so with 10 attempts an event is retried for about 8.5 minutes.
+    events_retry_seconds: float = Field(default=1, ge=0.001, le=3600)
+    # Webhooks (docs/events.md, "Webhooks"). Plain http would show every event, and its
+    # signature, to anyone on the way; true allows it, for development only.
+    webhooks_allow_insecure: bool = False
+    # URLs that resolve to private, loopback, link-local or cloud metadata addresses are
+    # refused, so that a webhook cannot make Galley call into its own network; true
+    # allows them, for development against a receiver on the same machine.
+    webhooks_allow_private: bool = False
+    # Seconds from one attempt of a delivery to the next (the first from when the event
+    # is queued), each spread by up to a fifth either way so that an endpoint back from
+    # an outage is not hit by all its retries at once. The default spans about 27 hours:
+    # a receiver down overnight still gets everything.
+    webhooks_retry_schedule: str = "0,5,300,1800,7200,18000,36000,36000"
+    # An endpoint that has answered nothing but failures for this long is disabled
+    # (seconds, or an ISO 8601 duration such as P5D): long enough to outlast a weekend,
+    # short enough not to keep knocking on a receiver that is gone.
+    webhooks_disable_after: dt.timedelta = Field(default=dt.timedelta(days=5), gt=dt.timedelta(0))
+    # An attempt must be answered within this many seconds, looking up the name and
+    # connecting included; later counts as a failure.
+    webhooks_timeout_seconds: float = Field(default=10, gt=0, le=60)
     # A live stream sends a comment this often when nothing happens, so that proxies,
     # which close connections idle for a minute or so, keep it open.
     stream_heartbeat_seconds: float = Field(default=15, gt=0, le=300)
@@ -131,7 +164,29 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis:// or rediss://, or be empty")
         return value
 
-    @field_validator(*_RATES, "jwt_keys", "data_keys", "trusted_proxies", "cors_origins")
+    @field_validator("broker_url")
+    @classmethod
+    def _amqp_url(cls, value: str) -> str:
+        if value:
+            check_broker_url(value)
+        return value
+
+    @field_validator("webhooks_disable_after", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        """A plain number is seconds, as in every other setting."""
+        if isinstance(value, str) and re.fullmatch(r"\s*[0-9]+(\.[0-9]+)?\s*", value):
+            return float(value)
+        return value
+
+    @field_validator(
+        *_RATES,
+        "jwt_keys",
+        "data_keys",
+        "trusted_proxies",
+        "cors_origins",
+        "webhooks_retry_schedule",
+    )
     @classmethod
     def _parses(cls, value: str, info: ValidationInfo) -> str:
         """Kept as written; checked here by the parser that reads it where it is used."""
@@ -153,6 +208,10 @@ class Settings(BaseSettings):
     @property
     def allowed_origins(self) -> list[str]:
         return parse_origins(self.cors_origins)
+
+    @property
+    def webhook_retry_delays(self) -> list[float]:
+        return parse_schedule(self.webhooks_retry_schedule)
 
 
 def parse_keys(value: str) -> list[tuple[str, bytes]]:
@@ -217,6 +276,20 @@ def parse_origins(value: str) -> list[str]:
     return origins
 
 
+def check_broker_url(value: str) -> None:
+    """amqp:// or amqps://, a host and, if any, a numeric port. The message never repeats
+    the URL: it holds a password."""
+    parts = urlsplit(value)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("amqp", "amqps") or not parts.hostname or not port_ok:
+        raise ValueError(
+            "must be amqp://user:password@host:5672/vhost (or amqps://), or empty for none"
+        )
+
+
 def parse_rate(value: str) -> RateLimitItem:
     """One rate, "N/period" ("10/minute", "5/15 minutes"), of at least one per period."""
     try:
@@ -230,11 +303,25 @@ def parse_rate(value: str) -> RateLimitItem:
     return rates[0]
 
 
+def parse_schedule(value: str) -> list[float]:
+    """Delays in seconds, comma-separated ("0,5,300"): one per attempt, at least one."""
+    try:
+        delays = [float(part) for part in value.split(",")]
+    except ValueError:
+        delays = []
+    if not delays or len(delays) > 50 or not all(math.isfinite(d) and d >= 0 for d in delays):
+        raise ValueError(
+            f"must be 1 to 50 delays in seconds, comma-separated, such as 0,5,300, not {value!r}"
+        )
+    return delays
+
+
 _PARSERS: dict[str, Callable[[str], object]] = {
     "jwt_keys": parse_keys,
     "data_keys": parse_keys,
     "trusted_proxies": parse_networks,
     "cors_origins": parse_origins,
+    "webhooks_retry_schedule": parse_schedule,
 }
 _PARSERS.update(dict.fromkeys(_RATES, parse_rate))
 

@@ -14,6 +14,7 @@ from galley.purchasing.models import (
     PurchaseOrderLine,
     Supplier,
 )
+from galley.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -37,4 +38,7 @@ __all__ = [
     "StockLevel",
     "Supplier",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -21,7 +21,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="The database and, when configured, Redis answer",
+    summary="The database and, when configured, Redis and RabbitMQ answer",
     responses=problem_responses(503),
 )
 async def readyz(request: Request) -> Response:
@@ -33,6 +33,8 @@ async def readyz(request: Request) -> Response:
         down.append("database")
     if not await request.app.state.throttle.ready():
         down.append("redis")
+    if request.app.state.broker is not None and not await request.app.state.broker.answers():
+        down.append("broker")
     if down:
         names = " and ".join(_NAMES[name] for name in down)
         body = problem_body(
@@ -47,7 +49,7 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready"})
 
 
-_NAMES = {"database": "The database", "redis": "Redis"}
+_NAMES = {"database": "The database", "redis": "Redis", "broker": "RabbitMQ"}
 
 
 @metrics_router.get("/metrics", include_in_schema=False)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -18,6 +21,8 @@ POSTGRES_URL = os.environ.get(
     "GALLEY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("GALLEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# The server's root; each test run works in a virtual host of its own on it.
+RABBITMQ_URL = os.environ.get("GALLEY_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
 T = TypeVar("T")
@@ -84,3 +89,42 @@ def redis_key_prefix() -> Iterator[str]:
         if keys:
             client.delete(*keys)
         client.close()
+
+
+def _rabbitmqctl(*args: str) -> None:
+    """RabbitMQ's own administration command (the server here has no HTTP API)."""
+    if shutil.which("rabbitmqctl") is None:
+        raise OSError("rabbitmqctl is not installed")
+    done = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise OSError(f"rabbitmqctl {' '.join(args)}: {done.stderr.strip() or done.stdout.strip()}")
+
+
+@contextmanager
+def rabbitmq_vhost() -> Iterator[str]:
+    """A virtual host of this test run's own on the RabbitMQ server, so its exchanges and
+    queues start empty; deleted afterwards. Yields its URL."""
+    name = f"galley-test-{uuid.uuid4().hex[:12]}"
+    server = urlsplit(RABBITMQ_URL)
+    try:
+        _rabbitmqctl("add_vhost", name)
+        _rabbitmqctl("set_permissions", "-p", name, server.username or "guest", ".*", ".*", ".*")
+    except (OSError, subprocess.SubprocessError) as exc:
+        require("RabbitMQ", f"{server.hostname}:{server.port}: {exc}")
+    try:
+        yield server._replace(path=f"/{name}").geturl()
+    finally:
+        _rabbitmqctl("delete_vhost", name)
+
+
+@asynccontextmanager
+async def rabbitmq_stopped() -> AsyncIterator[None]:
+    """RabbitMQ stopped for the block (every connection dropped, the port closed), and
+    started again after it whatever happens, so the rest of the run finds it up. The
+    event loop runs on meanwhile."""
+    await asyncio.to_thread(_rabbitmqctl, "stop_app")
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(_rabbitmqctl, "start_app")
+        await asyncio.to_thread(_rabbitmqctl, "await_startup")

@@ -11,7 +11,17 @@ runner = CliRunner()
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["serve"], ["migrate"], ["demo"], ["worker"], ["keys", "rotate"]]
+    "command",
+    [
+        [],
+        ["serve"],
+        ["migrate"],
+        ["demo"],
+        ["worker"],
+        ["keys", "rotate"],
+        ["events", "dead-letters"],
+        ["events", "retry"],
+    ],
 )
 def test_every_command_explains_itself(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
@@ -45,6 +55,8 @@ def test_migrate_brings_a_new_database_to_the_latest_schema(tmp_path: Path) -> N
         ("GALLEY_TRUSTED_PROXIES", "proxy.internal"),
         ("GALLEY_CORS_ORIGINS", "*"),
         ("GALLEY_CORS_ORIGINS", "https://shop.example.com/app"),
+        ("GALLEY_BROKER_URL", "rabbitmq.internal:5672"),
+        ("GALLEY_BROKER_URL", "amqp://guest:secret@rabbitmq.internal:port/"),
     ],
 )
 def test_a_bad_setting_stops_start_up_with_one_line_naming_it(name: str, value: str) -> None:

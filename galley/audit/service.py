@@ -35,6 +35,10 @@ Kind = Literal[
     "user.changed",
     "permission.denied",
     "data_keys.rotated",
+    "webhook_endpoint.created",
+    "webhook_endpoint.changed",
+    "webhook_endpoint.secret_rotated",
+    "webhook_endpoint.deleted",
 ]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 

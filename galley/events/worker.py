@@ -1,7 +1,9 @@
 """The worker: publishes the outbox and runs the consumers, until told to stop.
 
 Several workers may run at once, in any processes: one publishes at a time (the stream's
-row lock), and a consumer's position and inbox keep each event's effects to one.
+row lock), and a consumer's position and inbox keep each event's effects to one. With
+GALLEY_BROKER_URL the relay publishes to RabbitMQ and each consumer takes its events from
+its own queue there (`galley/events/broker.py`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import structlog
 
 from galley.config import Settings
 from galley.db import Database
+from galley.events import broker
 from galley.events.consumers import consumers
 from galley.events.relay import Consumer, Publish, consume_pending, publish_pending
+from galley.webhooks.delivery import deliver_until_stopped
 
 log = structlog.get_logger("galley.events")
 
@@ -43,6 +47,8 @@ async def _step(database: Database, consumers: Sequence[Consumer], publish: Publ
     done = 0
     try:
         done += await publish_pending(database, publish)
+    except broker.BrokerUnavailable:
+        pass  # said once, when the connection was lost; the events wait in the outbox
     except Exception:
         log.exception("events.publish_failed")
     for consumer in consumers:
@@ -56,7 +62,41 @@ async def _step(database: Database, consumers: Sequence[Consumer], publish: Publ
 async def run_until_stopped(settings: Settings, stop: asyncio.Event) -> None:
     """`galley worker`, and the worker inside `galley serve --with-worker`."""
     database = Database(settings)
+    # Webhooks go out alongside the stream, so a slow receiver holds up no event.
+    webhooks = asyncio.create_task(
+        deliver_until_stopped(database, stop, poll_seconds=settings.events_poll_seconds)
+    )
     try:
-        await run(database, consumers(settings), stop, poll_seconds=settings.events_poll_seconds)
+        if settings.broker_url:
+            await run_with_broker(database, consumers(settings), stop, settings)
+        else:
+            await run(
+                database, consumers(settings), stop, poll_seconds=settings.events_poll_seconds
+            )
     finally:
+        if not stop.is_set():
+            webhooks.cancel()
+        await asyncio.gather(webhooks, return_exceptions=True)
         await database.dispose()
+
+
+async def run_with_broker(
+    database: Database, consumers: Sequence[Consumer], stop: asyncio.Event, settings: Settings
+) -> None:
+    """The relay publishes to RabbitMQ, and each consumer takes its events from its own
+    queue there. Until the broker answers, and whenever it stops answering, events wait
+    in the outbox; the connection comes back by itself."""
+    connected = await broker.connect(settings, consumers, stop)
+    if connected is None:
+        return
+    try:
+        async with connected.consuming(database):
+            await run(
+                database,
+                [],
+                stop,
+                poll_seconds=settings.events_poll_seconds,
+                publish=connected.publish,
+            )
+    finally:
+        await connected.close()

@@ -22,7 +22,13 @@ _MANAGER = _STAFF | {
     "purchasing:read",
     "purchasing:write",
 }
-_ADMIN = _MANAGER | {"users:write", "api_keys:manage", "audit:read", "events:read"}
+_ADMIN = _MANAGER | {
+    "users:write",
+    "api_keys:manage",
+    "audit:read",
+    "events:read",
+    "webhooks:manage",
+}
 
 PERMISSIONS: dict[Role, frozenset[str]] = {
     "customer": _CUSTOMER,

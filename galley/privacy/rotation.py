@@ -17,6 +17,7 @@ from galley.db import Database
 from galley.identity.models import User
 from galley.orders.models import Order
 from galley.privacy.keys import DataKeys, data_keys
+from galley.webhooks.models import WebhookEndpoint
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ SEALED = (
         lambda keys, plain: {"email_index": keys.email_index(plain["email"])},
     ),
     _Sealed(cast(Table, Order.__table__), "number", ("delivery",)),
+    _Sealed(cast(Table, WebhookEndpoint.__table__), "id", ("secret", "previous_secret")),
 )
 
 

@@ -1,0 +1,274 @@
+"""The delivery queue: events become deliveries, workers claim the due ones, and each
+attempt's outcome decides what comes next.
+
+Each endpoint's pending deliveries go out one at a time, oldest first: a later event is
+not tried before an earlier one has succeeded or been given up, so an endpoint receives
+events in the order they were first attempted. Only the oldest pending delivery of an
+endpoint can be claimed, and claiming it moves its `next_attempt_at` past the longest an
+attempt can take: no other worker claims it meanwhile, and if its worker dies, it is due
+again once that time has passed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from galley.db import settings_of, utcnow
+from galley.events import service as events
+from galley.events.models import Event
+from galley.events.schemas import EventOut
+from galley.privacy.keys import UnreadableData, keys_of
+from galley.webhooks import rules, service
+from galley.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+log = structlog.get_logger("galley.webhooks")
+
+# Beyond the attempt's own limit, to cover a slow commit or a paused process.
+_CLAIM_MARGIN = dt.timedelta(seconds=30)
+
+
+async def queue_deliveries(session: AsyncSession, event: Event) -> None:
+    """The "webhooks" consumer: one delivery per enabled endpoint subscribed to the event's
+    type, in the transaction that marks the event consumed, so each is queued once."""
+    endpoints = (
+        await session.execute(
+            select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+                WebhookEndpoint.enabled.is_(True)
+            )
+        )
+    ).all()
+    subscribed = [row.id for row in endpoints if event.type in row.event_types]
+    if not subscribed:
+        return
+    delay = rules.retry_delay(settings_of(session).webhook_retry_delays, 0, random.random())  # noqa: S311
+    now = utcnow()
+    first = now + dt.timedelta(seconds=delay or 0)
+    await session.execute(
+        insert(WebhookDelivery),
+        [
+            {
+                "endpoint_id": endpoint_id,
+                "event_id": event.id,
+                "event_type": event.type,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": first,
+                "created_at": now,
+            }
+            for endpoint_id in subscribed
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery a worker may now attempt, with all the attempt needs."""
+
+    delivery_id: int
+    endpoint_id: int
+    until: dt.datetime
+    url: str
+    secrets: tuple[str, ...]
+    event_id: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    attempted_at: dt.datetime
+    duration_ms: int
+    status_code: int | None = None
+    response_body: str | None = None
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and rules.succeeded(self.status_code)
+
+
+async def claim_due(session: AsyncSession, *, limit: int) -> list[Claim]:
+    """Claim up to `limit` due deliveries, each the oldest pending one of its endpoint."""
+    settings = settings_of(session)
+    now = utcnow()
+    oldest = (
+        select(func.min(WebhookDelivery.id).label("id"))
+        .where(WebhookDelivery.status == "pending")
+        .group_by(WebhookDelivery.endpoint_id)
+        .subquery()
+    )
+    due = list(
+        (
+            await session.execute(
+                select(WebhookDelivery.id)
+                .join(oldest, oldest.c.id == WebhookDelivery.id)
+                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                .where(WebhookEndpoint.enabled.is_(True), WebhookDelivery.next_attempt_at <= now)
+                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+                .limit(limit)
+                # Others' claims in progress are skipped, not waited for (PostgreSQL).
+                .with_for_update(of=WebhookDelivery, skip_locked=True)
+            )
+        ).scalars()
+    )
+    if not due:
+        return []
+    until = now + dt.timedelta(seconds=settings.webhooks_timeout_seconds) + _CLAIM_MARGIN
+    claimed = list(
+        (
+            await session.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.id.in_(due),
+                    WebhookDelivery.status == "pending",
+                    WebhookDelivery.next_attempt_at <= now,
+                )
+                .values(next_attempt_at=until)
+                .returning(WebhookDelivery.id)
+            )
+        ).scalars()
+    )
+    if not claimed:
+        return []
+    rows = (
+        await session.execute(
+            select(WebhookDelivery, WebhookEndpoint, Event)
+            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+            .join(Event, Event.id == WebhookDelivery.event_id)
+            .where(WebhookDelivery.id.in_(claimed))
+            .order_by(WebhookDelivery.id)
+        )
+    ).all()
+    claims = []
+    for delivery, endpoint, event in rows:
+        try:
+            claims.append(_claim(session, delivery, endpoint, event, until, now))
+        except UnreadableData:
+            # A data key is missing: this endpoint waits (its claim lapses), the others go on.
+            log.error("webhook.secret_unreadable", endpoint_id=endpoint.id)
+    return claims
+
+
+def _claim(
+    session: AsyncSession,
+    delivery: WebhookDelivery,
+    endpoint: WebhookEndpoint,
+    event: Event,
+    until: dt.datetime,
+    now: dt.datetime,
+) -> Claim:
+    keys = keys_of(session)
+    secrets = [keys.unseal(endpoint.secret, service.SIGNING_COLUMN)]
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret is not None and expires is not None and expires > now:
+        secrets.append(keys.unseal(endpoint.previous_secret, service.PREVIOUS_SIGNING_COLUMN))
+    body = EventOut(
+        id=event.id,
+        type=event.type,
+        version=event.version,
+        occurred_at=event.occurred_at,
+        data=event.data,
+    ).model_dump_json()
+    return Claim(
+        delivery_id=delivery.id,
+        endpoint_id=endpoint.id,
+        until=until,
+        url=endpoint.url,
+        secrets=tuple(secrets),
+        event_id=event.id,
+        body=body,
+    )
+
+
+async def record_attempt(session: AsyncSession, claim: Claim, outcome: Outcome) -> bool:
+    """Record the attempt and decide what follows: done, another try per the schedule, or
+    given up. An endpoint that has failed for `GALLEY_WEBHOOKS_DISABLE_AFTER` is disabled,
+    with an event saying so. False when the claim was lost (the endpoint was deleted, or the
+    attempt outlasted its claim): nothing is recorded then."""
+    settings = settings_of(session)
+    now = utcnow()
+    if outcome.succeeded:
+        status, next_attempt_at = "succeeded", None
+    else:
+        attempts = (
+            await session.execute(
+                select(WebhookDelivery.attempts).where(WebhookDelivery.id == claim.delivery_id)
+            )
+        ).scalar()
+        delay = rules.retry_delay(
+            settings.webhook_retry_delays,
+            (attempts or 0) + 1,
+            random.random(),  # noqa: S311
+        )
+        status = "pending" if delay is not None else "failed"
+        next_attempt_at = None if delay is None else now + dt.timedelta(seconds=delay)
+    recorded = (
+        await session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == claim.delivery_id,
+                WebhookDelivery.next_attempt_at == claim.until,
+            )
+            .values(
+                status=status,
+                attempts=WebhookDelivery.attempts + 1,
+                next_attempt_at=next_attempt_at,
+            )
+            .returning(WebhookDelivery.id)
+        )
+    ).scalar()
+    if recorded is None:
+        log.warning("webhook.claim_lost", delivery_id=claim.delivery_id)
+        return False
+    await session.execute(
+        insert(WebhookAttempt).values(
+            delivery_id=claim.delivery_id,
+            attempted_at=outcome.attempted_at,
+            status_code=outcome.status_code,
+            duration_ms=outcome.duration_ms,
+            response_body=outcome.response_body,
+            error=outcome.error,
+        )
+    )
+    if outcome.succeeded:
+        await session.execute(
+            update(WebhookEndpoint)
+            .where(
+                WebhookEndpoint.id == claim.endpoint_id, WebhookEndpoint.failing_since.is_not(None)
+            )
+            .values(failing_since=None)
+        )
+    else:
+        await _count_failure(session, claim.endpoint_id, outcome.attempted_at, now)
+    return True
+
+
+async def _count_failure(
+    session: AsyncSession, endpoint_id: int, attempted_at: dt.datetime, now: dt.datetime
+) -> None:
+    endpoint = (
+        await session.execute(
+            select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).with_for_update()
+        )
+    ).scalar_one()
+    if endpoint.failing_since is None:
+        endpoint.failing_since = attempted_at
+    disable_after = settings_of(session).webhooks_disable_after
+    if endpoint.enabled and rules.should_disable(endpoint.failing_since, now, disable_after):
+        endpoint.enabled = False
+        endpoint.disabled_reason = "failing"
+        endpoint.updated_at = now
+        await session.flush()
+        await events.record(session, "webhook_endpoint.disabled", service.view(endpoint))
+        log.warning(
+            "webhook.endpoint_disabled",
+            endpoint_id=endpoint_id,
+            failing_since=endpoint.failing_since.isoformat(),
+        )
+    else:
+        await session.flush()
