@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from galley.db import Base, BigId, Database, UTCDateTime, insert_for, utcnow
 from galley.errors import Conflict, FieldError, InvalidRequest
+from galley.privacy.keys import DataKeys, keys_of
 
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 # How long an answer is kept for replay (API conventions: 24 hours).
@@ -29,6 +30,8 @@ REPLAY_WINDOW = dt.timedelta(hours=24)
 # A claim older than this belongs to a process that died mid-request; it may be taken over.
 ABANDONED_AFTER = dt.timedelta(seconds=60)
 _REPLAYED_HEADERS = ("location", "etag", "content-type")
+# Answers hold personal data and secrets shown once (API keys, webhook secrets): sealed.
+BODY = "idempotency_keys.response_body"
 
 
 class IdempotencyKey(Base):
@@ -96,7 +99,7 @@ async def claim(database: Database, caller: str, key: str, print_: str) -> Claim
             )
         if row.status_code is None:
             raise Conflict("A request with this Idempotency-Key is still in progress.")
-        return _replay(row)
+        return _replay(row, keys_of(session))
 
 
 async def _take_over(
@@ -115,11 +118,12 @@ async def _take_over(
     return Claim(taken)
 
 
-def _replay(row: IdempotencyKey) -> Response:
+def _replay(row: IdempotencyKey, keys: DataKeys) -> Response:
     headers = dict(row.response_headers or {})
     headers["Idempotent-Replayed"] = "true"
+    body = "" if row.response_body is None else keys.unseal(row.response_body, BODY)
     return Response(
-        content=(row.response_body or "").encode(),
+        content=body.encode(),
         status_code=row.status_code or 200,
         headers=headers,
     )
@@ -133,7 +137,7 @@ async def record(session: AsyncSession, claim_: Claim, response: Response) -> No
         .where(IdempotencyKey.id == claim_.id)
         .values(
             status_code=response.status_code,
-            response_body=bytes(response.body).decode(),
+            response_body=keys_of(session).seal(bytes(response.body).decode(), BODY),
             response_headers=json.loads(json.dumps(headers)),
         )
     )

@@ -1,4 +1,5 @@
-"""Re-sealing personal data under the current data key (`galley keys rotate`).
+"""Re-sealing personal data and stored secrets under the current data key
+(`galley keys rotate`).
 
 Work goes in batches, each its own transaction, and only rows sealed under another key
 are picked: a run that stops part-way is simply started again, and a run with nothing
@@ -14,6 +15,7 @@ from typing import Any, cast
 from sqlalchemy import Column, ColumnElement, Table, and_, func, or_, select, update
 
 from galley.db import Database
+from galley.http.idempotency import IdempotencyKey
 from galley.identity.models import User
 from galley.orders.models import Order
 from galley.privacy.keys import DataKeys, data_keys
@@ -39,6 +41,7 @@ SEALED = (
     ),
     _Sealed(cast(Table, Order.__table__), "number", ("delivery",)),
     _Sealed(cast(Table, WebhookEndpoint.__table__), "id", ("secret", "previous_secret")),
+    _Sealed(cast(Table, IdempotencyKey.__table__), "id", ("response_body",)),
 )
 
 

@@ -53,7 +53,12 @@ async def _customer_with_an_order(client: httpx.AsyncClient) -> dict[str, Any]:
     await shop.product(client, "TEA")
     await shop.stock(client, "TEA", 5)
     anonymous = httpx.AsyncClient(transport=client._transport, base_url=str(client.base_url))
-    registered = await anonymous.post("/v1/auth/register", json={**GRACE, "password": PASSWORD})
+    # Answers kept for replay hold the same data: sent with Idempotency-Keys, so they are.
+    registered = await anonymous.post(
+        "/v1/auth/register",
+        json={**GRACE, "password": PASSWORD},
+        headers={"Idempotency-Key": "sign-up-1"},
+    )
     assert registered.status_code == 201, registered.text
     token = await _log_in(anonymous)
     placed = await anonymous.post(
@@ -63,7 +68,7 @@ async def _customer_with_an_order(client: httpx.AsyncClient) -> dict[str, Any]:
             "lines": [{"sku": "TEA", "quantity": 1}],
             "delivery": DELIVERY,
         },
-        headers={"Authorization": f"Bearer {token}"},
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "order-1"},
     )
     assert placed.status_code == 201, placed.text
     return dict(placed.json())
@@ -96,8 +101,13 @@ async def _sealed_columns(database_url: str) -> list[str]:
         orders = (
             await connection.execute(text("SELECT delivery FROM orders WHERE delivery IS NOT NULL"))
         ).all()
+        answers = (
+            await connection.execute(
+                text("SELECT response_body FROM idempotency_keys WHERE response_body IS NOT NULL")
+            )
+        ).all()
     await engine.dispose()
-    return [value for row in [*users, *orders] for value in row if value is not None]
+    return [value for row in [*users, *orders, *answers] for value in row if value is not None]
 
 
 @pytest.fixture
@@ -145,7 +155,7 @@ async def test_rotating_the_data_keys_reseals_every_row_and_reads_it_back(
         )
     )
     assert result.exit_code == 0, result.output
-    assert "2 rows re-sealed" in result.output
+    assert "4 rows re-sealed" in result.output  # the account, the order, two stored answers
 
     after = await _sealed_columns(database_url)
     assert len(after) == len(before)
@@ -160,7 +170,7 @@ async def test_rotating_the_data_keys_reseals_every_row_and_reads_it_back(
     )
     assert again.json()["delivery"] == DELIVERY
     rotations = await client.get("/v1/audit-events", params={"kind": "data_keys.rotated"})
-    assert [e["data"] for e in rotations.json()["data"]] == [{"rows": 2, "key": "data2"}]
+    assert [e["data"] for e in rotations.json()["data"]] == [{"rows": 4, "key": "data2"}]
 
 
 async def test_a_rotation_stopped_part_way_finishes_when_run_again(
@@ -169,12 +179,12 @@ async def test_a_rotation_stopped_part_way_finishes_when_run_again(
     await _customer_with_an_order(client)
     database = Database(load_settings(database_url=database_url, data_keys=ROTATED))
     try:
-        assert await rows_to_reseal(database) == 2
+        assert await rows_to_reseal(database) == 4
         async for done in reseal(database, batch=1):
             assert done == 1
             break  # the operator pressed Ctrl-C
-        assert await rows_to_reseal(database) == 1
-        assert sum([n async for n in reseal(database)]) == 1
+        assert await rows_to_reseal(database) == 3
+        assert sum([n async for n in reseal(database)]) == 3
         assert sum([n async for n in reseal(database)]) == 0
         assert await rows_to_reseal(database) == 0
     finally:
@@ -228,6 +238,32 @@ def test_accounts_made_before_sealing_are_sealed_by_the_migration(tmp_path: Path
     (email, index) = blocking(lambda: _first_user(url))
     assert email.startswith("data1:")
     assert "old@example.com" not in email + index
+
+
+def test_answers_kept_before_sealing_are_sealed_by_the_migration(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/old.db"
+    settings = load_settings(database_url=url)
+    command.upgrade(migrate.alembic_config(settings), "0006")
+    _run_sql(
+        url,
+        "INSERT INTO idempotency_keys (caller, key, fingerprint, claimed_at, status_code, "
+        "response_body) VALUES ('user:1', 'k', 'f', '2026-11-20', 201, "
+        """'{"email": "old@example.com"}')""",
+    )
+
+    migrate.upgrade(settings)
+
+    body = blocking(lambda: _scalar(url, "SELECT response_body FROM idempotency_keys"))
+    assert body.startswith("data1:")
+    assert "old@example.com" not in body
+
+
+async def _scalar(url: str, sql: str) -> str:
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        value = (await connection.execute(text(sql))).scalar_one()
+    await engine.dispose()
+    return str(value)
 
 
 def _run_sql(url: str, sql: str) -> None:
