@@ -28,7 +28,8 @@ from galley.webhooks import delivery as sending
 from galley.webhooks.delivery import deliver_due, pinned
 from tests import shop
 from tests.auth import NEXT_DATA_KEY, TEST_DATA_KEYS
-from tests.webhooks.receiver import Receiver, self_signed, serving
+from tests.certificates import self_signed
+from tests.webhooks.receiver import Receiver, serving
 
 FAST = {
     "webhooks_allow_private": True,
