@@ -8,8 +8,8 @@ from galley.webhooks.queue import queue_deliveries
 
 
 def consumers(settings: Settings) -> list[Consumer]:
-    """Webhook delivery, purchase orders to suppliers and the live fulfilment stream
-    register here as they are built."""
+    """Every consumer of the stream. (The live fulfilment stream reads the stream itself,
+    per API process, and needs no consumer.)"""
     return [
         # Subscriptions change at run time, so every event is looked at.
         Consumer("webhooks", frozenset(), queue_deliveries),
