@@ -19,15 +19,12 @@ from collections.abc import AsyncIterator
 from contextlib import suppress
 from typing import Any
 
-import structlog
-
 from galley.db import Database
 from galley.events import service as events
 from galley.orders import views
 
 ORDER_EVENTS = ("order.placed", "order.status_changed", "order.completed", "order.cancelled")
 _BATCH = 200
-log = structlog.get_logger("galley.orders")
 
 
 class FulfilmentFeed:
@@ -93,12 +90,9 @@ class FulfilmentFeed:
 
     async def _watch_forever(self) -> None:
         while True:
-            try:
+            with suppress(Exception):  # a database hiccup: look again next time
                 async with self._database.transaction(read_only=True) as session:
                     now = await events.last_position(session)
-            except Exception:  # a database hiccup: said, and looked at again next time
-                log.warning("fulfilment.watch_failed", exc_info=True)
-            else:
                 if now != self._position:
                     async with self._moved:
                         self._position = now
