@@ -9,12 +9,13 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from limits import RateLimitItem, parse_many
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -102,6 +103,16 @@ class Settings(BaseSettings):
     # An attempt must be answered within this many seconds, looking up the name and
     # connecting included; later counts as a failure.
     webhooks_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    # Where purchase orders are e-mailed to suppliers: smtp://user:password@host:587
+    # (STARTTLS when the server offers it), smtp+starttls:// (STARTTLS required) or
+    # smtps://host:465 (TLS from the start). Empty e-mails nothing: a purchase order for a
+    # supplier with an e-mail address then shows its e-mail as skipped.
+    smtp_url: str = ""
+    # The sender of those e-mails, such as "Galley <purchasing@shop.example>"; required
+    # with GALLEY_SMTP_URL, since a mail server refuses or mis-files mail from nobody.
+    smtp_from: str = ""
+    # A mail server that has not accepted a message in this long is tried again later.
+    smtp_timeout_seconds: float = Field(default=30, gt=0, le=300)
     # A live stream sends a comment this often when nothing happens, so that proxies,
     # which close connections idle for a minute or so, keep it open.
     stream_heartbeat_seconds: float = Field(default=15, gt=0, le=300)
@@ -171,6 +182,19 @@ class Settings(BaseSettings):
             check_broker_url(value)
         return value
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str) -> str:
+        if value:
+            parse_smtp_url(value)
+        return value
+
+    @model_validator(mode="after")
+    def _smtp_sender(self) -> Settings:
+        if self.smtp_url and not self.smtp_from:
+            raise ValueError("GALLEY_SMTP_FROM must be set with GALLEY_SMTP_URL")
+        return self
+
     @field_validator("webhooks_disable_after", mode="before")
     @classmethod
     def _seconds(cls, value: object) -> object:
@@ -208,6 +232,10 @@ class Settings(BaseSettings):
     @property
     def allowed_origins(self) -> list[str]:
         return parse_origins(self.cors_origins)
+
+    @property
+    def smtp_server(self) -> SmtpServer | None:
+        return parse_smtp_url(self.smtp_url) if self.smtp_url else None
 
     @property
     def webhook_retry_delays(self) -> list[float]:
@@ -288,6 +316,47 @@ def check_broker_url(value: str) -> None:
         raise ValueError(
             "must be amqp://user:password@host:5672/vhost (or amqps://), or empty for none"
         )
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    hostname: str
+    port: int
+    username: str | None
+    password: str | None
+    # "implicit": TLS from the start; "required": STARTTLS or nothing; "opportunistic":
+    # STARTTLS when the server offers it.
+    tls: Literal["implicit", "required", "opportunistic"]
+
+
+_SMTP_SCHEMES: dict[str, tuple[Literal["implicit", "required", "opportunistic"], int]] = {
+    "smtp": ("opportunistic", 25),
+    "smtp+starttls": ("required", 587),
+    "smtps": ("implicit", 465),
+}
+
+
+def parse_smtp_url(value: str) -> SmtpServer:
+    """smtp://, smtp+starttls:// or smtps://, with a host. The message never repeats the
+    URL: it holds a password."""
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if parts.scheme not in _SMTP_SCHEMES or not parts.hostname or port == 0:
+        raise ValueError(
+            "must be smtp://user:password@host:587, smtp+starttls://… or smtps://…:465, "
+            "or empty for none"
+        )
+    tls, default_port = _SMTP_SCHEMES[parts.scheme]
+    return SmtpServer(
+        hostname=parts.hostname,
+        port=port or default_port,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        tls=tls,
+    )
 
 
 def parse_rate(value: str) -> RateLimitItem:

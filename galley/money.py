@@ -32,3 +32,18 @@ def require_currency(money: Money, shop_currency: str, field: str) -> None:
             f"Prices are in the shop currency {shop_currency}, not {money.currency}.",
             [FieldError(field=f"{field}.currency", message=f"must be {shop_currency}")],
         )
+
+
+# ISO 4217 currencies whose minor unit is not a hundredth.
+_ZERO_DECIMALS = ["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF"]
+_ZERO_DECIMALS += ["UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"]
+_DECIMALS = dict.fromkeys(_ZERO_DECIMALS, 0) | dict.fromkeys(
+    ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3
+)
+
+
+def shown(amount: int, currency: str) -> str:
+    """An amount for people to read: `1250, "EUR"` is "12.50 EUR", `500, "JPY"` "500 JPY"."""
+    decimals = _DECIMALS.get(currency, 2)
+    whole, part = divmod(amount, 10**decimals)
+    return f"{whole}.{part:0{decimals}d} {currency}" if decimals else f"{whole} {currency}"

@@ -39,6 +39,7 @@ Kind = Literal[
     "webhook_endpoint.changed",
     "webhook_endpoint.secret_rotated",
     "webhook_endpoint.deleted",
+    "supplier.webhook_secret_rotated",
 ]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 

@@ -101,7 +101,7 @@ async def _open_shop(
         for location in catalogue.LOCATIONS:
             await inventory.create_location(session, location)
         sources = {
-            kind: await suppliers.create_supplier(session, supplier)
+            kind: (await suppliers.create_supplier(session, supplier))[0]
             for kind, supplier in catalogue.suppliers(currency).items()
         }
     listed = catalogue.products(count, currency, rng, {k: s.id for k, s in sources.items()})

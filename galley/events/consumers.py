@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from galley.config import Settings
 from galley.events.relay import Consumer
+from galley.purchasing.dispatch import queue_dispatches
 from galley.webhooks.queue import queue_deliveries
 
 
@@ -13,4 +14,5 @@ def consumers(settings: Settings) -> list[Consumer]:
     return [
         # Subscriptions change at run time, so every event is looked at.
         Consumer("webhooks", frozenset(), queue_deliveries),
+        Consumer("suppliers", frozenset({"purchase_order.sent"}), queue_dispatches),
     ]

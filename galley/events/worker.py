@@ -19,6 +19,7 @@ from galley.db import Database
 from galley.events import broker
 from galley.events.consumers import consumers
 from galley.events.relay import Consumer, Publish, consume_pending, publish_pending
+from galley.purchasing.sending import send_until_stopped
 from galley.webhooks.delivery import deliver_until_stopped
 
 log = structlog.get_logger("galley.events")
@@ -62,10 +63,12 @@ async def _step(database: Database, consumers: Sequence[Consumer], publish: Publ
 async def run_until_stopped(settings: Settings, stop: asyncio.Event) -> None:
     """`galley worker`, and the worker inside `galley serve --with-worker`."""
     database = Database(settings)
-    # Webhooks go out alongside the stream, so a slow receiver holds up no event.
-    webhooks = asyncio.create_task(
-        deliver_until_stopped(database, stop, poll_seconds=settings.events_poll_seconds)
-    )
+    # Webhooks and purchase orders go out alongside the stream, so a slow receiver holds
+    # up no event.
+    sending = [
+        asyncio.create_task(loop(database, stop, poll_seconds=settings.events_poll_seconds))
+        for loop in (deliver_until_stopped, send_until_stopped)
+    ]
     try:
         if settings.broker_url:
             await run_with_broker(database, consumers(settings), stop, settings)
@@ -75,8 +78,9 @@ async def run_until_stopped(settings: Settings, stop: asyncio.Event) -> None:
             )
     finally:
         if not stop.is_set():
-            webhooks.cancel()
-        await asyncio.gather(webhooks, return_exceptions=True)
+            for task in sending:
+                task.cancel()
+        await asyncio.gather(*sending, return_exceptions=True)
         await database.dispose()
 
 

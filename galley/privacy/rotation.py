@@ -19,6 +19,7 @@ from galley.http.idempotency import IdempotencyKey
 from galley.identity.models import User
 from galley.orders.models import Order
 from galley.privacy.keys import DataKeys, data_keys
+from galley.purchasing.models import Supplier
 from galley.webhooks.models import WebhookEndpoint
 
 
@@ -42,6 +43,7 @@ SEALED = (
     _Sealed(cast(Table, Order.__table__), "number", ("delivery",)),
     _Sealed(cast(Table, WebhookEndpoint.__table__), "id", ("secret", "previous_secret")),
     _Sealed(cast(Table, IdempotencyKey.__table__), "id", ("response_body",)),
+    _Sealed(cast(Table, Supplier.__table__), "id", ("webhook_secret", "previous_webhook_secret")),
 )
 
 

@@ -4,9 +4,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from galley.audit import service as audit
 from galley.errors import problem_responses
-from galley.http.deps import Actor
-from galley.http.etags import check_if_match, resource_response
+from galley.http.deps import Actor, RequestOrigin
+from galley.http.etags import check_if_match, etag_of, resource_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
 from galley.identity.access import requires
@@ -16,6 +17,7 @@ from galley.inventory.schemas import CODE_PATTERN, StockLevelOut
 from galley.orders import backorders
 from galley.orders.schemas import CancelRequest
 from galley.purchasing import purchase_orders, replenishment, suppliers, views
+from galley.purchasing.models import Supplier
 from galley.purchasing.rules import POStatus
 from galley.purchasing.schemas import (
     PlanItem,
@@ -26,6 +28,7 @@ from galley.purchasing.schemas import (
     SupplierCreate,
     SupplierOut,
     SupplierPatch,
+    SupplierWithSecret,
 )
 
 supplier_router = APIRouter(prefix="/v1/suppliers", tags=["suppliers"], route_class=GalleyRoute)
@@ -42,18 +45,33 @@ _NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Not modi
 # ---- suppliers ---------------------------------------------------------------------------
 
 
+def _with_secret(
+    request: Request, supplier: Supplier, secret: str | None, **answer: Any
+) -> Response:
+    """The supplier as GET shows it, with its new signing secret if it was just given one;
+    the ETag is the one GET gives, so it serves the next `If-Match`."""
+    shown = suppliers.view(supplier)
+    headers = {"ETag": etag_of(shown.model_dump_json().encode()), **answer.pop("headers", {})}
+    with_secret = SupplierWithSecret(**shown.model_dump(), webhook_secret=secret)
+    return resource_response(request, with_secret, headers=headers, **answer)
+
+
 @supplier_router.post(
     "",
     dependencies=[requires("suppliers:write")],
     status_code=201,
-    response_model=SupplierOut,
+    response_model=SupplierWithSecret,
     responses=problem_responses(400, 413, 415, 422),
 )
 async def create_supplier(body: SupplierCreate, session: Session, request: Request) -> Response:
-    supplier = await suppliers.create_supplier(session, body)
-    return resource_response(
+    """A `webhook_url` must be https (unless `GALLEY_WEBHOOKS_ALLOW_INSECURE`) and resolve
+    only to public addresses (unless `GALLEY_WEBHOOKS_ALLOW_PRIVATE`); its signing secret
+    is in the answer, this once."""
+    supplier, secret = await suppliers.create_supplier(session, body)
+    return _with_secret(
         request,
-        suppliers.view(supplier),
+        supplier,
+        secret,
         status_code=201,
         headers={"Location": f"/v1/suppliers/{supplier.id}"},
     )
@@ -86,16 +104,40 @@ async def get_supplier(supplier_id: IdPath, session: Session, request: Request) 
 @supplier_router.patch(
     "/{supplier_id}",
     dependencies=[requires("suppliers:write")],
-    response_model=SupplierOut,
+    response_model=SupplierWithSecret,
     responses=problem_responses(400, 404, 409, 412, 413, 415, 422),
 )
 async def update_supplier(
     supplier_id: IdPath, body: SupplierPatch, session: Session, request: Request
 ) -> Response:
+    """A supplier given its first `webhook_url` gets a signing secret, in the answer."""
     supplier = await suppliers.get_supplier(session, supplier_id, for_update=True)
     check_if_match(request, suppliers.view(supplier))
-    supplier = await suppliers.update_supplier(session, supplier, body)
-    return resource_response(request, suppliers.view(supplier))
+    supplier, secret = await suppliers.update_supplier(session, supplier, body)
+    return _with_secret(request, supplier, secret)
+
+
+@supplier_router.post(
+    "/{supplier_id}/rotate-webhook-secret",
+    dependencies=[requires("suppliers:write")],
+    response_model=SupplierWithSecret,
+    responses=problem_responses(404, 409, 422),
+    summary="A new signing secret for the supplier's webhook, shown once; the old one "
+    "signs too for 24 hours",
+)
+async def rotate_webhook_secret(
+    supplier_id: IdPath, session: Session, request: Request, origin: RequestOrigin
+) -> Response:
+    supplier = await suppliers.get_supplier(session, supplier_id, for_update=True)
+    secret = await suppliers.rotate_webhook_secret(session, supplier)
+    await audit.record(
+        session,
+        origin,
+        "supplier.webhook_secret_rotated",
+        subject=f"supplier:{supplier.id}",
+        previous_valid_until=str(supplier.previous_webhook_secret_expires_at),
+    )
+    return _with_secret(request, supplier, secret)
 
 
 # ---- purchase orders ---------------------------------------------------------------------

@@ -22,6 +22,17 @@ class SupplierCurrencyInUse(Conflict):
         )
 
 
+class SupplierHasNoWebhook(Conflict):
+    code = "supplier-has-no-webhook"
+    title = "No webhook"
+
+    def __init__(self, supplier_id: int) -> None:
+        super().__init__(
+            f"Supplier {supplier_id} has no webhook_url, so there is no signing secret to "
+            "rotate; setting a webhook_url gives it one."
+        )
+
+
 class PurchaseOrderNotFound(NotFound):
     code = "purchase-order-not-found"
 

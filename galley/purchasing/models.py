@@ -11,6 +11,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -36,6 +37,11 @@ class Supplier(Base):
     lead_time_days: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     auto_send: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Signs what is sent to `webhook_url`, sealed (`galley.privacy.keys`); after a rotation
+    # the previous one signs too until `previous_webhook_secret_expires_at`.
+    webhook_secret: Mapped[str | None] = mapped_column(Text)
+    previous_webhook_secret: Mapped[str | None] = mapped_column(Text)
+    previous_webhook_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -99,3 +105,40 @@ class PurchaseOrderEvent(Base):
     actor: Mapped[str] = mapped_column(String(100))
     data: Mapped[dict[str, object] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PurchaseOrderDispatch(Base):
+    """A sent purchase order on its way to its supplier by one channel. While `pending`,
+    `next_attempt_at` is when it may be tried, and during an attempt, how long the
+    worker's claim on it lasts."""
+
+    __tablename__ = "purchase_order_dispatches"
+    __table_args__ = (
+        # The event is consumed once, but a redelivered one must not send twice either.
+        UniqueConstraint("event_id", "channel"),
+        CheckConstraint("channel IN ('webhook', 'email')", name="known_channel"),
+        CheckConstraint("status IN ('pending', 'sent', 'failed', 'skipped')", name="known_status"),
+        Index("ix_purchase_order_dispatches_purchase_order_id", "purchase_order_id"),
+        Index(
+            "ix_purchase_order_dispatches_pending",
+            "next_attempt_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    purchase_order_id: Mapped[int] = mapped_column(ForeignKey("purchase_orders.id"))
+    # The `purchase_order.sent` event: what is sent, and the webhook's id.
+    event_id: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(10))
+    # The URL or e-mail address, as the supplier had it when the order was sent.
+    recipient: Mapped[str] = mapped_column(String(2000))
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Why the last attempt failed, or why the channel was skipped.
+    error: Mapped[str | None] = mapped_column(String(300))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,8 +49,20 @@ class SupplierOut(BaseModel):
     lead_time_days: int
     currency: str
     auto_send: bool
+    previous_webhook_secret_expires_at: dt.datetime | None = Field(
+        description="Until then the signing secret replaced by the last rotation signs too."
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class SupplierWithSecret(SupplierOut):
+    webhook_secret: str | None = Field(
+        default=None,
+        description="The secret that signs what is sent to `webhook_url`, shown once: when "
+        "the URL is first set and when the secret is rotated. Verify with any Standard "
+        "Webhooks library (docs/events.md).",
+    )
 
 
 class PurchaseLineRequest(BaseModel):
@@ -84,6 +97,22 @@ class PurchaseLineOut(BaseModel):
     unit_cost: Money | None
 
 
+class DispatchOut(BaseModel):
+    """How a sent purchase order is on its way to its supplier, by one channel."""
+
+    channel: Literal["webhook", "email"]
+    recipient: str = Field(description="The URL or e-mail address it goes to.")
+    status: Literal["pending", "sent", "failed", "skipped"] = Field(
+        description="`pending` until it is through or the retry schedule is spent "
+        "(`failed`); `skipped` when it could not be tried at all (see `error`)."
+    )
+    attempts: int
+    last_attempt_at: dt.datetime | None
+    next_attempt_at: dt.datetime | None
+    error: str | None = Field(description="Why the last attempt failed, or why it was skipped.")
+    sent_at: dt.datetime | None
+
+
 class PurchaseOrderOut(BaseModel):
     id: str
     supplier: str
@@ -93,6 +122,10 @@ class PurchaseOrderOut(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
     sent_at: dt.datetime | None
+    dispatch: list[DispatchOut] = Field(
+        description="Once sent: its way to the supplier, one item per channel the supplier "
+        "has (its webhook_url, its e-mail)."
+    )
 
 
 class ReceiptLine(BaseModel):

@@ -1,4 +1,8 @@
-"""Suppliers: who a product is bought from."""
+"""Suppliers: who a product is bought from, and where their purchase orders go.
+
+A supplier with a `webhook_url` has a signing secret of its own, given when the URL is
+first set and shown that once; the URL is held to the same rules as a webhook endpoint's
+(`galley.webhooks.service.check_url`)."""
 
 from __future__ import annotations
 
@@ -8,9 +12,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from galley.db import key_from, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.http.paging import fetch_page
-from galley.purchasing.errors import SupplierCurrencyInUse, SupplierNotFound
+from galley.privacy.keys import keys_of
+from galley.purchasing.errors import (
+    SupplierCurrencyInUse,
+    SupplierHasNoWebhook,
+    SupplierNotFound,
+)
 from galley.purchasing.models import PurchaseOrder, PurchaseOrderLine, Supplier
 from galley.purchasing.schemas import SupplierCreate, SupplierOut, SupplierPatch
+from galley.webhooks.secrets import SigningSecrets
+from galley.webhooks.service import check_url
+
+SECRETS = SigningSecrets(
+    "suppliers",
+    current="webhook_secret",
+    previous="previous_webhook_secret",
+    previous_expires_at="previous_webhook_secret_expires_at",
+)
 
 
 def view(supplier: Supplier) -> SupplierOut:
@@ -22,17 +40,24 @@ def view(supplier: Supplier) -> SupplierOut:
         lead_time_days=supplier.lead_time_days,
         currency=supplier.currency,
         auto_send=supplier.auto_send,
+        previous_webhook_secret_expires_at=supplier.previous_webhook_secret_expires_at,
         created_at=supplier.created_at,
         updated_at=supplier.updated_at,
     )
 
 
-async def create_supplier(session: AsyncSession, new: SupplierCreate) -> Supplier:
+async def create_supplier(
+    session: AsyncSession, new: SupplierCreate
+) -> tuple[Supplier, str | None]:
+    """The supplier, and its signing secret when it has a webhook URL."""
+    if new.webhook_url is not None:
+        await check_url(session, new.webhook_url)
     now = utcnow()
     supplier = Supplier(**new.model_dump(), created_at=now, updated_at=now)
+    secret = None if new.webhook_url is None else SECRETS.give(keys_of(session), supplier)
     session.add(supplier)
     await session.flush()
-    return supplier
+    return supplier, secret
 
 
 async def get_supplier(
@@ -78,18 +103,40 @@ async def list_suppliers(
 
 async def update_supplier(
     session: AsyncSession, supplier: Supplier, patch: SupplierPatch
-) -> Supplier:
+) -> tuple[Supplier, str | None]:
+    """The supplier, and its new signing secret when it has just been given a webhook URL.
+    Taking the URL away drops the secrets: a URL set later comes with a new one."""
     changes = patch.model_dump(include=patch.model_fields_set)
     # Unit costs are stored as amounts in the supplier's currency.
     if changes.get("currency", supplier.currency) != supplier.currency and await _has_costs(
         session, supplier.id
     ):
         raise SupplierCurrencyInUse(supplier.id, supplier.currency)
+    url = changes.get("webhook_url", supplier.webhook_url)
+    if url is not None and url != supplier.webhook_url:
+        await check_url(session, url)
     for field, value in changes.items():
         setattr(supplier, field, value)
+    secret = None
+    if url is None:
+        supplier.webhook_secret = supplier.previous_webhook_secret = None
+        supplier.previous_webhook_secret_expires_at = None
+    elif supplier.webhook_secret is None:
+        secret = SECRETS.give(keys_of(session), supplier)
     supplier.updated_at = utcnow()
     await session.flush()
-    return supplier
+    return supplier, secret
+
+
+async def rotate_webhook_secret(session: AsyncSession, supplier: Supplier) -> str:
+    """A new signing secret, shown once (`SigningSecrets.rotate`)."""
+    if supplier.webhook_url is None or supplier.webhook_secret is None:
+        raise SupplierHasNoWebhook(supplier.id)
+    now = utcnow()
+    secret = SECRETS.rotate(keys_of(session), supplier, now)
+    supplier.updated_at = now
+    await session.flush()
+    return secret
 
 
 async def _has_costs(session: AsyncSession, supplier_id: int) -> bool:

@@ -15,8 +15,16 @@ from galley.http.paging import fetch_page
 from galley.inventory.models import Location
 from galley.money import Money
 from galley.purchasing.errors import PurchaseOrderNotFound
-from galley.purchasing.models import PurchaseOrder, PurchaseOrderLine, Supplier
-from galley.purchasing.schemas import PurchaseLineOut, PurchaseOrderOut
+from galley.purchasing.models import (
+    PurchaseOrder,
+    PurchaseOrderDispatch,
+    PurchaseOrderLine,
+    Supplier,
+)
+from galley.purchasing.schemas import DispatchOut, PurchaseLineOut, PurchaseOrderOut
+
+# How the order is on its way to the supplier: Galley's own record, not part of events.
+_DISPATCH = frozenset({"dispatch"})
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,7 @@ class Loaded:
     supplier_currency: str
     location: str
     lines: list[PurchaseOrderLine]
+    dispatches: list[PurchaseOrderDispatch]
 
 
 def view(po: Loaded) -> PurchaseOrderOut:
@@ -47,6 +56,10 @@ def view(po: Loaded) -> PurchaseOrderOut:
         created_at=po.order.created_at,
         updated_at=po.order.updated_at,
         sent_at=po.order.sent_at,
+        dispatch=[
+            DispatchOut.model_validate(d, from_attributes=True)
+            for d in sorted(po.dispatches, key=lambda d: d.id)
+        ],
     )
 
 
@@ -56,21 +69,17 @@ async def load(session: AsyncSession, po_id: str, *, for_update: bool = False) -
         .join(Supplier, Supplier.id == PurchaseOrder.supplier_id)
         .join(Location, Location.id == PurchaseOrder.location_id)
         .where(PurchaseOrder.id == key_from(po_id))
+        # Sending changes orders by UPDATE statements, which the session's copies miss.
+        .execution_options(populate_existing=True)
     )
     if for_update:
-        stmt = stmt.with_for_update(of=PurchaseOrder).execution_options(populate_existing=True)
+        stmt = stmt.with_for_update(of=PurchaseOrder)
     found = (await session.execute(stmt)).one_or_none()
     if found is None:
         raise PurchaseOrderNotFound(po_id)
     order, currency, code = found
-    lines = (
-        await session.execute(
-            select(PurchaseOrderLine)
-            .where(PurchaseOrderLine.purchase_order_id == order.id)
-            .execution_options(populate_existing=True)
-        )
-    ).scalars()
-    return Loaded(order, currency, code, list(lines))
+    lines, dispatches = await _details(session, [order.id])
+    return Loaded(order, currency, code, lines[order.id], dispatches[order.id])
 
 
 async def list_purchase_orders(
@@ -94,19 +103,35 @@ async def list_purchase_orders(
     if location is not None:
         stmt = stmt.where(Location.code == location)
     rows, next_cursor = await fetch_page(session, stmt, PurchaseOrder.id, cursor, limit)
-    ids = [order.id for order, _, _ in rows]
+    lines, dispatches = await _details(session, [order.id for order, _, _ in rows])
+    shown = [view(Loaded(o, cur, code, lines[o.id], dispatches[o.id])) for o, cur, code in rows]
+    return shown, next_cursor
+
+
+async def _details(
+    session: AsyncSession, ids: list[int]
+) -> tuple[dict[int, list[PurchaseOrderLine]], dict[int, list[PurchaseOrderDispatch]]]:
+    """The lines and the dispatches of each purchase order, in a query each."""
     lines: dict[int, list[PurchaseOrderLine]] = {i: [] for i in ids}
+    dispatches: dict[int, list[PurchaseOrderDispatch]] = {i: [] for i in ids}
     if ids:
         found = await session.execute(
-            select(PurchaseOrderLine).where(PurchaseOrderLine.purchase_order_id.in_(ids))
+            select(PurchaseOrderLine)
+            .where(PurchaseOrderLine.purchase_order_id.in_(ids))
+            .execution_options(populate_existing=True)
         )
         for line in found.scalars():
             lines[line.purchase_order_id].append(line)
-    return [view(Loaded(o, cur, code, lines[o.id])) for o, cur, code in rows], next_cursor
+        sent = await session.execute(
+            select(PurchaseOrderDispatch).where(PurchaseOrderDispatch.purchase_order_id.in_(ids))
+        )
+        for dispatch in sent.scalars():
+            dispatches[dispatch.purchase_order_id].append(dispatch)
+    return lines, dispatches
 
 
 async def announce(session: AsyncSession, type: EventType, po_ids: Iterable[int]) -> None:
     """Record `type` for each purchase order, as it stands now."""
     shown = [view(await load(session, str(po_id))) for po_id in sorted(set(po_ids))]
     if shown:
-        await events.record(session, type, *shown)
+        await events.record(session, type, *shown, hide=_DISPATCH)

@@ -16,7 +16,7 @@ import functools
 import ssl
 import time
 from contextlib import suppress
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import structlog
@@ -43,7 +43,20 @@ def signature(secrets: tuple[str, ...], message_id: str, timestamp: int, body: s
     return " ".join(Webhook(secret).sign(message_id, at, body) for secret in secrets)
 
 
-def signed_headers(claim: Claim, timestamp: int) -> dict[str, str]:
+class SignedRequest(Protocol):
+    """A POST to make: where, its body, its id, and the secrets that sign it."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def secrets(self) -> tuple[str, ...]: ...
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+
+
+def signed_headers(claim: SignedRequest, timestamp: int) -> dict[str, str]:
     return {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
@@ -75,7 +88,7 @@ def _tls() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-async def attempt(claim: Claim, settings: Settings) -> Outcome:
+async def attempt(claim: SignedRequest, settings: Settings) -> Outcome:
     """POST the delivery once; the answer, or why there was none. Never raises for
     anything the receiver or the network does."""
     attempted_at = utcnow()
@@ -97,14 +110,16 @@ async def attempt(claim: Claim, settings: Settings) -> Outcome:
         error = f"{_kind(exc)}: {exc}"
     except Exception as exc:
         # Counted as a failure like any other, so the delivery is not retried unrecorded.
-        log.exception("webhook.attempt_crashed", delivery_id=claim.delivery_id)
+        log.exception("webhook.attempt_crashed", event_id=claim.event_id)
         error = f"unexpected error: {type(exc).__name__}"
     else:
         return Outcome(attempted_at, _ms_since(started), status_code, answer)
     return Outcome(attempted_at, _ms_since(started), error=error[:300])
 
 
-async def _post(claim: Claim, addresses: list[IPAddress], seconds: float) -> tuple[int, str]:
+async def _post(
+    claim: SignedRequest, addresses: list[IPAddress], seconds: float
+) -> tuple[int, str]:
     headers = signed_headers(claim, int(time.time()))
     body = claim.body.encode()
     async with httpx.AsyncClient(

@@ -162,11 +162,7 @@ def _claim(
     until: dt.datetime,
     now: dt.datetime,
 ) -> Claim:
-    keys = keys_of(session)
-    secrets = [keys.unseal(endpoint.secret, service.SIGNING_COLUMN)]
-    expires = endpoint.previous_secret_expires_at
-    if endpoint.previous_secret is not None and expires is not None and expires > now:
-        secrets.append(keys.unseal(endpoint.previous_secret, service.PREVIOUS_SIGNING_COLUMN))
+    secrets = service.SECRETS.signing(keys_of(session), endpoint, now)
     body = EventOut(
         id=event.id,
         type=event.type,
@@ -179,7 +175,7 @@ def _claim(
         endpoint_id=endpoint.id,
         until=until,
         url=endpoint.url,
-        secrets=tuple(secrets),
+        secrets=secrets,
         event_id=event.id,
         body=body,
     )

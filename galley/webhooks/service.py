@@ -8,8 +8,6 @@ bounded by `_LOOKUP_SECONDS`, and a name that does not resolve is refused.
 from __future__ import annotations
 
 import asyncio
-import base64
-import secrets
 from collections import defaultdict
 
 from sqlalchemy import delete, select, update
@@ -37,14 +35,12 @@ from galley.webhooks.schemas import (
     WebhookEndpointOut,
     WebhookEndpointPatch,
 )
+from galley.webhooks.secrets import SigningSecrets
 
-SIGNING_COLUMN = "webhook_endpoints.secret"
-PREVIOUS_SIGNING_COLUMN = "webhook_endpoints.previous_secret"
+SECRETS = SigningSecrets("webhook_endpoints")
 # A resolver that works answers in milliseconds; one that does not must not hold the
 # request's transaction for long.
 _LOOKUP_SECONDS = 3.0
-# 32 random bytes: as long as the HMAC-SHA256 key they become.
-_SECRET_BYTES = 32
 
 
 def view(endpoint: WebhookEndpoint) -> WebhookEndpointOut:
@@ -56,12 +52,8 @@ def view(endpoint: WebhookEndpoint) -> WebhookEndpointOut:
     )
 
 
-def new_secret() -> str:
-    """`whsec_` and base64 of random bytes: the form Standard Webhooks libraries read."""
-    return rules.SECRET_PREFIX + base64.b64encode(secrets.token_bytes(_SECRET_BYTES)).decode()
-
-
-async def _check_url(session: AsyncSession, url: str) -> None:
+async def check_url(session: AsyncSession, url: str) -> None:
+    """Refuse (422) a URL Galley must not send to, under the settings for webhooks."""
     settings = settings_of(session)
     try:
         async with asyncio.timeout(_LOOKUP_SECONDS):
@@ -84,18 +76,17 @@ async def create_endpoint(
     session: AsyncSession, new: WebhookEndpointCreate, origin: Origin
 ) -> tuple[WebhookEndpoint, str]:
     """The endpoint and its signing secret, which is stored sealed and never shown again."""
-    await _check_url(session, new.url)
-    secret = new_secret()
+    await check_url(session, new.url)
     now = utcnow()
     endpoint = WebhookEndpoint(
         url=new.url,
         description=new.description,
         event_types=_distinct(list(new.event_types)),
         enabled=True,
-        secret=keys_of(session).seal(secret, SIGNING_COLUMN),
         created_at=now,
         updated_at=now,
     )
+    secret = SECRETS.give(keys_of(session), endpoint)
     session.add(endpoint)
     await session.flush()
     await audit.record(
@@ -138,7 +129,7 @@ async def update_endpoint(
     and resumes its pending deliveries, oldest first, at once."""
     changes = patch.model_dump(include=patch.model_fields_set)
     if "url" in changes and changes["url"] != endpoint.url:
-        await _check_url(session, changes["url"])
+        await check_url(session, changes["url"])
     if "event_types" in changes:
         changes["event_types"] = _distinct(changes["event_types"])
     changed = {
@@ -176,15 +167,9 @@ async def update_endpoint(
 async def rotate_secret(
     session: AsyncSession, endpoint: WebhookEndpoint, origin: Origin
 ) -> tuple[WebhookEndpoint, str]:
-    """A new secret, shown once. The one it replaces keeps signing for
-    `rules.ROTATION_OVERLAP`; one replaced before that stops at once."""
-    keys = keys_of(session)
-    secret = new_secret()
+    """A new secret, shown once (`SigningSecrets.rotate`)."""
     now = utcnow()
-    current = keys.unseal(endpoint.secret, SIGNING_COLUMN)
-    endpoint.previous_secret = keys.seal(current, PREVIOUS_SIGNING_COLUMN)
-    endpoint.previous_secret_expires_at = now + rules.ROTATION_OVERLAP
-    endpoint.secret = keys.seal(secret, SIGNING_COLUMN)
+    secret = SECRETS.rotate(keys_of(session), endpoint, now)
     endpoint.updated_at = now
     await session.flush()
     await audit.record(
@@ -192,7 +177,7 @@ async def rotate_secret(
         origin,
         "webhook_endpoint.secret_rotated",
         subject=f"webhook_endpoint:{endpoint.id}",
-        previous_valid_until=endpoint.previous_secret_expires_at.isoformat(),
+        previous_valid_until=(now + rules.ROTATION_OVERLAP).isoformat(),
     )
     return endpoint, secret
 
