@@ -19,6 +19,7 @@ from galley.cli import app as cli
 from galley.config import SettingsError, load_settings
 from galley.db import Database
 from galley.models import Base
+from galley.privacy.keys import data_keys
 from galley.privacy.rotation import reseal, rows_to_reseal
 from tests import shop
 from tests.auth import NEXT_DATA_KEY, TEST_DATA_KEYS
@@ -282,3 +283,30 @@ async def _first_user(url: str) -> tuple[str, str]:
         row = (await connection.execute(text("SELECT email, email_index FROM users"))).one()
     await engine.dispose()
     return row[0], row[1]
+
+
+def test_suppliers_with_a_webhook_before_signing_get_a_sealed_secret(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/old.db"
+    settings = load_settings(database_url=url)
+    command.upgrade(migrate.alembic_config(settings), "0007")
+    _run_sql(
+        url,
+        "INSERT INTO suppliers (name, webhook_url, lead_time_days, currency, auto_send, "
+        "created_at, updated_at) VALUES ('Mill', 'https://mill.example/po', 2, 'EUR', false, "
+        "'2026-11-20', '2026-11-20')",
+    )
+
+    refused = runner.invoke(
+        cli, ["migrate"], env={"GALLEY_DATABASE_URL": url, "GALLEY_DATA_KEYS": ""}
+    )
+    assert refused.exit_code != 0
+    assert "set GALLEY_DATA_KEYS" in str(refused.exception) + refused.output
+
+    migrate.upgrade(settings)
+    secret = blocking(lambda: _scalar(url, "SELECT webhook_secret FROM suppliers"))
+    assert secret.startswith("data1:")
+    assert (
+        data_keys(settings.data_keys)
+        .unseal(secret, "suppliers.webhook_secret")
+        .startswith("whsec_")
+    )

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import context, op
 
 from galley.db import UTCDateTime
-from galley.privacy.keys import data_keys
+from galley.privacy.keys import DataKeys, data_keys
 from galley.webhooks.secrets import new_secret
 
 revision: str = "0008"
@@ -25,6 +25,7 @@ _SIGNING_COLUMN = "suppliers.webhook_secret"
 
 
 def upgrade() -> None:
+    keys = _keys_for_secrets()
     op.add_column("suppliers", sa.Column("webhook_secret", sa.Text(), nullable=True))
     op.add_column("suppliers", sa.Column("previous_webhook_secret", sa.Text(), nullable=True))
     op.add_column(
@@ -75,34 +76,44 @@ def upgrade() -> None:
         sqlite_where=sa.text("status = 'pending'"),
         postgresql_where=sa.text("status = 'pending'"),
     )
-    _give_secrets()
+    if keys is not None:
+        _give_secrets(keys)
 
 
-def _give_secrets() -> None:
-    """Suppliers that already have a webhook URL get a signing secret; an administrator
-    learns it by rotating it (`POST /v1/suppliers/{id}/rotate-webhook-secret`)."""
-    suppliers = sa.table(
-        "suppliers", sa.column("id"), sa.column("webhook_url"), sa.column("webhook_secret")
+_SUPPLIERS = sa.table(
+    "suppliers", sa.column("id"), sa.column("webhook_url"), sa.column("webhook_secret")
+)
+
+
+def _with_webhook() -> list[int]:
+    found = op.get_bind().execute(
+        sa.select(_SUPPLIERS.c.id).where(_SUPPLIERS.c.webhook_url.is_not(None))
     )
-    bind = op.get_bind()
-    ids = (
-        bind.execute(sa.select(suppliers.c.id).where(suppliers.c.webhook_url.is_not(None)))
-        .scalars()
-        .all()
-    )
-    if not ids:
-        return
+    return list(found.scalars())
+
+
+def _keys_for_secrets() -> DataKeys | None:
+    """The data keys, when suppliers need secrets. Refused before anything changes when
+    they need them and there are none: SQLite would keep the columns added before."""
+    waiting = len(_with_webhook())
+    if not waiting:
+        return None
     settings = context.config.attributes.get("settings")
     if settings is None or not settings.data_keys:
         raise RuntimeError(
-            f"{len(ids)} suppliers with a webhook URL need a signing secret: "
+            f"{waiting} suppliers with a webhook URL need a signing secret: "
             "set GALLEY_DATA_KEYS and migrate again"
         )
-    keys = data_keys(settings.data_keys)
-    for supplier_id in ids:
-        bind.execute(
-            suppliers.update()
-            .where(suppliers.c.id == supplier_id)
+    return data_keys(settings.data_keys)
+
+
+def _give_secrets(keys: DataKeys) -> None:
+    """Suppliers that already have a webhook URL get a signing secret; an administrator
+    learns it by rotating it (`POST /v1/suppliers/{id}/rotate-webhook-secret`)."""
+    for supplier_id in _with_webhook():
+        op.get_bind().execute(
+            _SUPPLIERS.update()
+            .where(_SUPPLIERS.c.id == supplier_id)
             .values(webhook_secret=keys.seal(new_secret(), _SIGNING_COLUMN))
         )
 
