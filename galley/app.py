@@ -52,7 +52,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     database = Database(settings)
     throttle = Throttle.from_settings(settings)
     broker = BrokerCheck(settings.broker_url) if settings.broker_url else None
-    feed = FulfilmentFeed(database, poll_seconds=settings.events_poll_seconds)
+    feed = FulfilmentFeed(
+        database,
+        poll_seconds=settings.events_poll_seconds,
+        heartbeat_seconds=settings.stream_heartbeat_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

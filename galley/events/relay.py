@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.db import Database, insert_for, utcnow
 from galley.events.models import ConsumedEvent, ConsumerPosition, Event, EventStream
+from galley.events.moves import tell_moved
 
 log = structlog.get_logger("galley.events")
 
@@ -80,6 +81,7 @@ async def publish_pending(
             event.published_at = now
         stream.position += len(pending)
         await session.flush()
+        await tell_moved(session, stream.position)
         if publish is not None:
             await publish(pending)
     log.debug("events.published", count=len(pending), last=stream.position)

@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.auth import api_key, bearer
 from tests.live import running_server
+from tests.services import rabbitmq_vhost
 
 FAST = {"GALLEY_EVENTS_POLL_SECONDS": "0.05", "GALLEY_STREAM_HEARTBEAT_SECONDS": "0.5"}
 ORDER = {"location": "KITCHEN", "lines": [{"sku": "TEA", "quantity": 1}]}
@@ -108,6 +111,56 @@ async def test_a_stream_starts_with_the_queue_and_follows_every_change_from_anot
                 ("order.cancelled", placed["id"]),
             ]
             assert int(changes[0]["id"]) < int(changes[1]["id"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("through", ["database", "broker"])
+async def test_word_of_a_change_reaches_streams_in_another_process_at_once(
+    database_url: str, through: str
+) -> None:
+    """The reader looks at the stream of its own accord only once a minute: a change that
+    shows within seconds came by word, through PostgreSQL's NOTIFY or the broker. (SQLite
+    without a broker has no word: that reader looks every 0.05 s.)"""
+    headers = bearer(await api_key(database_url))
+    with ExitStack() as stack:
+        shared = {}
+        if through == "broker":
+            shared["GALLEY_BROKER_URL"] = stack.enter_context(rabbitmq_vhost())
+        slow = {"GALLEY_EVENTS_POLL_SECONDS": "60", "GALLEY_STREAM_HEARTBEAT_SECONDS": "60"}
+        if through == "database" and database_url.startswith("sqlite"):
+            slow = FAST
+        writer = stack.enter_context(
+            running_server(database_url, env=FAST | shared | {"GALLEY_WITH_WORKER": "true"})
+        )
+        reader = stack.enter_context(running_server(database_url, env=slow | shared))
+        _shop(writer, headers)
+        with stream(reader, headers) as live:
+            assert live.next()["event"] == "queue"
+            for _ in range(3):
+                placed = _post(writer, headers, "/v1/orders", ORDER)
+                started = time.monotonic()
+                message = live.next(seconds=10)
+                assert (message["event"], message["data"]["id"]) == ("order.placed", placed["id"])
+                assert time.monotonic() - started < 10
+            if through == "database" and database_url.startswith("postgresql"):
+                # The listening session dies: the reader listens again, and catches up.
+                assert await _end_listening_sessions(database_url) == 1
+                placed = _post(writer, headers, "/v1/orders", ORDER)
+                assert live.next(seconds=10)["data"]["id"] == placed["id"]
+
+
+async def _end_listening_sessions(database_url: str) -> int:
+    engine = create_async_engine(database_url)
+    async with engine.connect() as connection:
+        ended = await connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+            )
+        )
+        count = len(ended.all())
+    await engine.dispose()
+    return count
 
 
 @pytest.mark.slow
