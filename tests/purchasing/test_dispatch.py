@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from tests.auth import api_key
 from tests.mailbox import Mailbox
 from tests.mailbox import serving as mail_serving
 from tests.problems import problem
+from tests.services import rabbitmq_vhost
 from tests.webhooks.receiver import Receiver
 from tests.webhooks.receiver import serving as hook_serving
 
@@ -250,14 +252,21 @@ async def test_a_supplier_with_no_way_to_reach_it_gets_no_dispatch(
     assert await _dispatch(client, order["id"]) == {}
 
 
+@pytest.mark.parametrize("through", ["database", "broker"])
 async def test_the_worker_sends_purchase_orders(
-    client: httpx.AsyncClient, settings: Settings, mailbox: Mailbox
+    client: httpx.AsyncClient, settings: Settings, mailbox: Mailbox, through: str
 ) -> None:
     order = await _sent_order(client, await _supplier(client, email="orders@mill.example"))
+    with ExitStack() as stack:
+        broker_url = stack.enter_context(rabbitmq_vhost()) if through == "broker" else ""
+        changed = {"events_poll_seconds": 0.02, "broker_url": broker_url}
+        await _work_until_mailed(settings.model_copy(update=changed), mailbox)
+    assert mailbox.received[0]["Subject"] == f"Purchase order {order['id']}"
+
+
+async def _work_until_mailed(settings: Settings, mailbox: Mailbox) -> None:
     stop = asyncio.Event()
-    worker = asyncio.create_task(
-        run_until_stopped(settings.model_copy(update={"events_poll_seconds": 0.02}), stop)
-    )
+    worker = asyncio.create_task(run_until_stopped(settings, stop))
     try:
         deadline = time.monotonic() + 20
         while not mailbox.received:
@@ -266,7 +275,6 @@ async def test_the_worker_sends_purchase_orders(
     finally:
         stop.set()
         await worker
-    assert mailbox.received[0]["Subject"] == f"Purchase order {order['id']}"
 
 
 async def test_after_a_rotation_both_supplier_secrets_verify(
