@@ -28,12 +28,11 @@ from galley.privacy.keys import UnreadableData, keys_of
 from galley.purchasing import suppliers
 from galley.purchasing.models import PurchaseOrder, PurchaseOrderDispatch, Supplier
 from galley.webhooks import rules
+from galley.webhooks.queue import CLAIM_MARGIN, claim
 
 log = structlog.get_logger("galley.purchasing")
 
 Channel = Literal["webhook", "email"]
-# Beyond the attempt's own limit, to cover a slow commit or a paused process.
-_CLAIM_MARGIN = dt.timedelta(seconds=30)
 
 
 async def queue_dispatches(session: AsyncSession, event: Event) -> None:
@@ -94,39 +93,18 @@ class Claim:
 async def claim_due(session: AsyncSession, *, limit: int) -> list[Claim]:
     settings = settings_of(session)
     now = utcnow()
-    due = list(
-        (
-            await session.execute(
-                select(PurchaseOrderDispatch.id)
-                .where(
-                    PurchaseOrderDispatch.status == "pending",
-                    PurchaseOrderDispatch.next_attempt_at <= now,
-                )
-                .order_by(PurchaseOrderDispatch.next_attempt_at, PurchaseOrderDispatch.id)
-                .limit(limit)
-                # Others' claims in progress are skipped, not waited for (PostgreSQL).
-                .with_for_update(skip_locked=True)
-            )
-        ).scalars()
+    due = (
+        select(PurchaseOrderDispatch.id)
+        .where(
+            PurchaseOrderDispatch.status == "pending",
+            PurchaseOrderDispatch.next_attempt_at <= now,
+        )
+        .order_by(PurchaseOrderDispatch.next_attempt_at, PurchaseOrderDispatch.id)
+        .limit(limit)
     )
-    if not due:
-        return []
     longest = max(settings.webhooks_timeout_seconds, settings.smtp_timeout_seconds)
-    until = now + dt.timedelta(seconds=longest) + _CLAIM_MARGIN
-    claimed = list(
-        (
-            await session.execute(
-                update(PurchaseOrderDispatch)
-                .where(
-                    PurchaseOrderDispatch.id.in_(due),
-                    PurchaseOrderDispatch.status == "pending",
-                    PurchaseOrderDispatch.next_attempt_at <= now,
-                )
-                .values(next_attempt_at=until)
-                .returning(PurchaseOrderDispatch.id)
-            )
-        ).scalars()
-    )
+    until = now + dt.timedelta(seconds=longest) + CLAIM_MARGIN
+    claimed = await claim(session, PurchaseOrderDispatch, due, now=now, until=until)
     if not claimed:
         return []
     rows = (

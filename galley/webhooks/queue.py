@@ -14,9 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.db import settings_of, utcnow
@@ -30,7 +31,7 @@ from galley.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpo
 log = structlog.get_logger("galley.webhooks")
 
 # Beyond the attempt's own limit, to cover a slow commit or a paused process.
-_CLAIM_MARGIN = dt.timedelta(seconds=30)
+CLAIM_MARGIN = dt.timedelta(seconds=30)
 
 
 async def queue_deliveries(session: AsyncSession, event: Event) -> None:
@@ -64,6 +65,30 @@ async def queue_deliveries(session: AsyncSession, event: Event) -> None:
             for endpoint_id in subscribed
         ],
     )
+
+
+async def claim(
+    session: AsyncSession,
+    model: type[Any],
+    due: Select[int],
+    *,
+    now: dt.datetime,
+    until: dt.datetime,
+) -> list[int]:
+    """Claim the rows of `model` (with `id`, `status` and `next_attempt_at`) whose ids `due`
+    selects: lock them, skipping those another worker is claiming (PostgreSQL), and move
+    their `next_attempt_at` to `until` while they are still pending and due. The ids
+    claimed."""
+    ids = list((await session.execute(due.with_for_update(of=model, skip_locked=True))).scalars())
+    if not ids:
+        return []
+    claimed = await session.execute(
+        update(model)
+        .where(model.id.in_(ids), model.status == "pending", model.next_attempt_at <= now)
+        .values(next_attempt_at=until)
+        .returning(model.id)
+    )
+    return list(claimed.scalars())
 
 
 @dataclass(frozen=True)
@@ -102,37 +127,16 @@ async def claim_due(session: AsyncSession, *, limit: int) -> list[Claim]:
         .group_by(WebhookDelivery.endpoint_id)
         .subquery()
     )
-    due = list(
-        (
-            await session.execute(
-                select(WebhookDelivery.id)
-                .join(oldest, oldest.c.id == WebhookDelivery.id)
-                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                .where(WebhookEndpoint.enabled.is_(True), WebhookDelivery.next_attempt_at <= now)
-                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-                .limit(limit)
-                # Others' claims in progress are skipped, not waited for (PostgreSQL).
-                .with_for_update(of=WebhookDelivery, skip_locked=True)
-            )
-        ).scalars()
+    due = (
+        select(WebhookDelivery.id)
+        .join(oldest, oldest.c.id == WebhookDelivery.id)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(WebhookEndpoint.enabled.is_(True), WebhookDelivery.next_attempt_at <= now)
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(limit)
     )
-    if not due:
-        return []
-    until = now + dt.timedelta(seconds=settings.webhooks_timeout_seconds) + _CLAIM_MARGIN
-    claimed = list(
-        (
-            await session.execute(
-                update(WebhookDelivery)
-                .where(
-                    WebhookDelivery.id.in_(due),
-                    WebhookDelivery.status == "pending",
-                    WebhookDelivery.next_attempt_at <= now,
-                )
-                .values(next_attempt_at=until)
-                .returning(WebhookDelivery.id)
-            )
-        ).scalars()
-    )
+    until = now + dt.timedelta(seconds=settings.webhooks_timeout_seconds) + CLAIM_MARGIN
+    claimed = await claim(session, WebhookDelivery, due, now=now, until=until)
     if not claimed:
         return []
     rows = (
