@@ -37,8 +37,5 @@ async def list_events(
     """Published events in the order every consumer sees them. Poll with the id of the
     last event you have; `next_cursor` is that id when more may follow at once."""
     found = await service.published(session, after=after, types=type or [], limit=limit)
-    data = [
-        EventOut(id=e.id, type=e.type, version=e.version, occurred_at=e.occurred_at, data=e.data)
-        for e in found
-    ]
+    data = [EventOut.model_validate(e, from_attributes=True) for e in found]
     return Page(data=data, next_cursor=data[-1].id if len(data) == limit else None)

@@ -129,13 +129,7 @@ async def claim_due(session: AsyncSession, *, limit: int) -> list[Claim]:
             # A data key is missing: this dispatch waits (its claim lapses), the others go on.
             log.error("supplier.secret_unreadable", supplier_id=supplier.id)
             continue
-        shown = EventOut(
-            id=event.id,
-            type=event.type,
-            version=event.version,
-            occurred_at=event.occurred_at,
-            data=event.data,
-        )
+        shown = EventOut.model_validate(event, from_attributes=True)
         claims.append(
             Claim(
                 dispatch_id=dispatch.id,

@@ -167,13 +167,7 @@ def _claim(
     now: dt.datetime,
 ) -> Claim:
     secrets = service.SECRETS.signing(keys_of(session), endpoint, now)
-    body = EventOut(
-        id=event.id,
-        type=event.type,
-        version=event.version,
-        occurred_at=event.occurred_at,
-        data=event.data,
-    ).model_dump_json()
+    body = EventOut.model_validate(event, from_attributes=True).model_dump_json()
     return Claim(
         delivery_id=delivery.id,
         endpoint_id=endpoint.id,
