@@ -4,7 +4,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from galley.audit import service as audit
 from galley.errors import problem_responses
 from galley.http.deps import Actor, RequestOrigin
 from galley.http.etags import check_if_match, etag_of, resource_response
@@ -129,14 +128,7 @@ async def rotate_webhook_secret(
     supplier_id: IdPath, session: Session, request: Request, origin: RequestOrigin
 ) -> Response:
     supplier = await suppliers.get_supplier(session, supplier_id, for_update=True)
-    secret = await suppliers.rotate_webhook_secret(session, supplier)
-    await audit.record(
-        session,
-        origin,
-        "supplier.webhook_secret_rotated",
-        subject=f"supplier:{supplier.id}",
-        previous_valid_until=str(supplier.previous_webhook_secret_expires_at),
-    )
+    secret = await suppliers.rotate_webhook_secret(session, supplier, origin)
     return _with_secret(request, supplier, secret)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from galley.audit import service as audit
+from galley.audit.service import Origin
 from galley.db import key_from, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.http.paging import fetch_page
@@ -128,14 +130,21 @@ async def update_supplier(
     return supplier, secret
 
 
-async def rotate_webhook_secret(session: AsyncSession, supplier: Supplier) -> str:
+async def rotate_webhook_secret(session: AsyncSession, supplier: Supplier, origin: Origin) -> str:
     """A new signing secret, shown once (`SigningSecrets.rotate`)."""
     if supplier.webhook_url is None or supplier.webhook_secret is None:
         raise SupplierHasNoWebhook(supplier.id)
     now = utcnow()
-    secret = SECRETS.rotate(keys_of(session), supplier, now)
+    secret, previous_valid_until = SECRETS.rotate(keys_of(session), supplier, now)
     supplier.updated_at = now
     await session.flush()
+    await audit.record(
+        session,
+        origin,
+        "supplier.webhook_secret_rotated",
+        subject=f"supplier:{supplier.id}",
+        previous_valid_until=previous_valid_until.isoformat(),
+    )
     return secret
 
 

@@ -37,13 +37,14 @@ class SigningSecrets:
         setattr(row, self.current, keys.seal(secret, self._column(self.current)))
         return secret
 
-    def rotate(self, keys: DataKeys, row: object, now: dt.datetime) -> str:
-        """A new secret, shown once. The one it replaces keeps signing for
-        `rules.ROTATION_OVERLAP`; one replaced before that stops at once."""
+    def rotate(self, keys: DataKeys, row: object, now: dt.datetime) -> tuple[str, dt.datetime]:
+        """A new secret, shown once, and until when the one it replaces keeps signing
+        (`rules.ROTATION_OVERLAP`); one replaced before that stops at once."""
         current = keys.unseal(getattr(row, self.current), self._column(self.current))
+        until = now + rules.ROTATION_OVERLAP
         setattr(row, self.previous, keys.seal(current, self._column(self.previous)))
-        setattr(row, self.previous_expires_at, now + rules.ROTATION_OVERLAP)
-        return self.give(keys, row)
+        setattr(row, self.previous_expires_at, until)
+        return self.give(keys, row), until
 
     def signing(self, keys: DataKeys, row: object, now: dt.datetime) -> tuple[str, ...]:
         """The secrets that sign now: the current one, and the previous one until it expires."""

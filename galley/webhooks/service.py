@@ -18,7 +18,6 @@ from galley.audit.service import Origin
 from galley.db import key_from, settings_of, utcnow
 from galley.http.paging import fetch_page
 from galley.privacy.keys import keys_of
-from galley.webhooks import rules
 from galley.webhooks.addresses import RefusedUrl, allowed_addresses
 from galley.webhooks.errors import (
     WebhookDeliveryNotFound,
@@ -169,7 +168,7 @@ async def rotate_secret(
 ) -> tuple[WebhookEndpoint, str]:
     """A new secret, shown once (`SigningSecrets.rotate`)."""
     now = utcnow()
-    secret = SECRETS.rotate(keys_of(session), endpoint, now)
+    secret, previous_valid_until = SECRETS.rotate(keys_of(session), endpoint, now)
     endpoint.updated_at = now
     await session.flush()
     await audit.record(
@@ -177,7 +176,7 @@ async def rotate_secret(
         origin,
         "webhook_endpoint.secret_rotated",
         subject=f"webhook_endpoint:{endpoint.id}",
-        previous_valid_until=(now + rules.ROTATION_OVERLAP).isoformat(),
+        previous_valid_until=previous_valid_until.isoformat(),
     )
     return endpoint, secret
 
