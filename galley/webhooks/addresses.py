@@ -48,7 +48,7 @@ async def _resolve(host: str, port: int) -> list[IPAddress]:
         pass
     try:
         found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
+    except (OSError, UnicodeError):
         raise RefusedUrl(f"has a host name ({host}) that does not resolve") from None
     addresses: list[IPAddress] = []
     for *_, sockaddr in found:

@@ -81,7 +81,9 @@ def target(url: str) -> tuple[str, int]:
 
 def _is_host(host: str) -> bool:
     if _HOST.fullmatch(host):
-        return True
+        # DNS: at most 63 characters a label and 253 in all (RFC 1035).
+        labels = host.rstrip(".").split(".")
+        return len(host.rstrip(".")) <= 253 and all(len(label) <= 63 for label in labels)
     try:
         ipaddress.ip_address(host)
     except ValueError:

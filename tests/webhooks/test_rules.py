@@ -89,6 +89,7 @@ def test_only_a_2xx_is_a_success(status: int, ok: bool) -> None:
         "https://93.184.216.34/in",
         "https://[2606:2800:220:1:248:1893:25c8:1946]/in",
         "https://xn--bcher-kva.example/hook",
+        "https://" + "a" * 63 + ".example/",
     ],
 )
 def test_https_urls_are_accepted(url: str) -> None:
@@ -103,6 +104,8 @@ def test_https_urls_are_accepted(url: str) -> None:
         ("hooks.example.com/galley", "must be an https URL"),
         ("https:///path-only", "needs a host name or an IP address"),
         ("https://bad_host!/", "needs a host name or an IP address"),
+        ("https://" + "0" * 64 + ".example/", "needs a host name or an IP address"),
+        ("https://" + "a." * 127 + "example/", "needs a host name or an IP address"),
         ("https://user:pw@hooks.example.com/", "must not carry credentials"),
         ("https://hooks.example.com/#part", "must not have a fragment"),
         ("https://hooks.example.com:0/", "needs a port between 1 and 65535"),
