@@ -33,6 +33,7 @@ from galley.webhooks.queue import CLAIM_MARGIN, claim
 log = structlog.get_logger("galley.purchasing")
 
 Channel = Literal["webhook", "email"]
+NO_MAIL_SERVER = "no mail server: GALLEY_SMTP_URL is not set"
 
 
 async def queue_dispatches(session: AsyncSession, event: Event) -> None:
@@ -45,30 +46,25 @@ async def queue_dispatches(session: AsyncSession, event: Event) -> None:
     ).scalar_one()
     now = utcnow()
     first = now + dt.timedelta(seconds=_delay(session, 0) or 0)
-    base = {
-        "purchase_order_id": key_from(str(event.data["id"])),
-        "event_id": event.id,
-        "attempts": 0,
-        "created_at": now,
-    }
-    rows: list[dict[str, Any]] = []
+    pending = {"status": "pending", "next_attempt_at": first, "error": None}
+    ways: list[tuple[Channel, str, dict[str, Any]]] = []
     if supplier.webhook_url is not None:
-        rows.append(
-            base
-            | {"channel": "webhook", "recipient": supplier.webhook_url, "status": "pending"}
-            | {"next_attempt_at": first}
-        )
+        ways.append(("webhook", supplier.webhook_url, pending))
     if supplier.email is not None:
-        mailing = settings_of(session).smtp_url != ""
-        rows.append(
-            base
-            | {"channel": "email", "recipient": supplier.email}
-            | (
-                {"status": "pending", "next_attempt_at": first}
-                if mailing
-                else {"status": "skipped", "error": "no mail server: GALLEY_SMTP_URL is not set"}
-            )
-        )
+        unsent = {"status": "skipped", "next_attempt_at": None, "error": NO_MAIL_SERVER}
+        ways.append(("email", supplier.email, pending if settings_of(session).smtp_url else unsent))
+    rows = [
+        {
+            "purchase_order_id": key_from(str(event.data["id"])),
+            "event_id": event.id,
+            "channel": channel,
+            "recipient": recipient,
+            "attempts": 0,
+            "created_at": now,
+        }
+        | state
+        for channel, recipient, state in ways
+    ]
     if rows:
         await session.execute(insert(PurchaseOrderDispatch), rows)
     else:

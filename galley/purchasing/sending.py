@@ -24,7 +24,7 @@ import structlog
 from galley.config import Settings
 from galley.db import Database, utcnow
 from galley.money import shown
-from galley.purchasing.dispatch import Claim, claim_due, record_attempt
+from galley.purchasing.dispatch import NO_MAIL_SERVER, Claim, claim_due, record_attempt
 from galley.webhooks import delivery
 
 log = structlog.get_logger("galley.purchasing")
@@ -115,7 +115,7 @@ async def _post(claim: Claim, settings: Settings) -> str | None:
 async def _mail(claim: Claim, settings: Settings) -> str | None:
     server = settings.smtp_server
     if server is None:
-        return "no mail server: GALLEY_SMTP_URL is not set"
+        return NO_MAIL_SERVER
     try:
         await aiosmtplib.send(
             purchase_order_email(claim, settings.smtp_from),

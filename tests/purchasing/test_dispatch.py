@@ -234,14 +234,16 @@ async def test_without_a_mail_server_the_email_shows_as_skipped(
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://galley.test", headers=headers
     ) as client:
-        supplier = await _supplier(client, email="orders@mill.example")
+        supplier = await _supplier(client, webhook_url=receiver.url, email="orders@mill.example")
         order = await _sent_order(client, supplier)
         await _pump(database, _settled(client, order["id"]))
-        (email,) = (await _dispatch(client, order["id"])).values()
+        dispatch = await _dispatch(client, order["id"])
     await database.dispose()
     await app.state.engine.dispose()
-    assert (email["status"], email["attempts"]) == ("skipped", 0)
+    email = dispatch["email"]
+    assert (email["status"], email["attempts"], email["next_attempt_at"]) == ("skipped", 0, None)
     assert email["error"] == "no mail server: GALLEY_SMTP_URL is not set"
+    assert (dispatch["webhook"]["status"], dispatch["webhook"]["error"]) == ("sent", None)
 
 
 async def test_a_supplier_with_no_way_to_reach_it_gets_no_dispatch(
