@@ -69,12 +69,17 @@ async def _from_postgres(database: Database, moved: Moved) -> None:
                 listening = (await connection.get_raw_connection()).driver_connection
                 assert listening is not None
                 lost = asyncio.Event()
-                listening.add_termination_listener(lambda _, lost=lost: lost.set())
+
+                def ended(_: Any, lost: asyncio.Event = lost) -> None:
+                    lost.set()
+
+                listening.add_termination_listener(ended)
                 await listening.add_listener(CHANNEL, heard)
                 moved(0)
                 try:
                     await lost.wait()
                 finally:
+                    listening.remove_termination_listener(ended)
                     if not listening.is_closed():
                         await listening.remove_listener(CHANNEL, heard)
             log.warning("events.listen_lost")
