@@ -7,6 +7,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -44,16 +45,16 @@ def running_server(
         command += ["--ssl-certfile", str(tls[0]), "--ssl-keyfile", str(tls[1])]
     scheme = "https" if tls is not None else "http"
     with ExitStack() as files:
-        log: IO[bytes] | None = files.enter_context(log_file.open("wb")) if log_file else None
+        # A file, never a pipe: a pipe nobody reads fills up and stops the server mid-write.
+        log: IO[bytes] = files.enter_context(
+            log_file.open("w+b") if log_file else tempfile.TemporaryFile()  # noqa: SIM115
+        )
         process = subprocess.Popen(
-            command,
-            env=environment | dict(env or {}),
-            stdout=log or subprocess.DEVNULL,
-            stderr=log or subprocess.PIPE,
+            command, env=environment | dict(env or {}), stdout=log, stderr=log
         )
         base = f"{scheme}://127.0.0.1:{port}"
         try:
-            _wait_until_ready(base, process, tls[0] if tls else None, log_file)
+            _wait_until_ready(base, process, tls[0] if tls else None, log)
             yield base
         finally:
             process.terminate()
@@ -68,17 +69,15 @@ def _wait_until_ready(
     base: str,
     process: subprocess.Popen[bytes],
     certificate: Path | None,
-    log_file: Path | None,
+    log: IO[bytes],
     seconds: float = 60,
 ) -> None:
     verify = ssl.create_default_context(cafile=certificate) if certificate else True
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            if log_file is not None:
-                error = log_file.read_text(errors="replace")
-            else:
-                error = process.stderr.read().decode() if process.stderr else ""
+            log.seek(0)
+            error = log.read().decode(errors="replace")
             raise RuntimeError(f"galley serve exited with {process.returncode}: {error[-2000:]}")
         try:
             if httpx.get(f"{base}/readyz", timeout=1, verify=verify).status_code == 200:

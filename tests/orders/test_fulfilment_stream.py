@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -51,12 +52,17 @@ class Stream:
 
 
 @contextmanager
-def stream(base: str, headers: dict[str, str], **extra: str) -> Iterator[Stream]:
+def stream(
+    base: str, headers: dict[str, str], log: Path | None = None, **extra: str
+) -> Iterator[Stream]:
+    """The stream of KITCHEN; on a refusal, says why with the end of the server's `log`."""
     with (
         httpx.Client(base_url=base, headers=headers | extra, timeout=30) as http,
         http.stream("GET", "/v1/fulfilment/stream", params={"location": "KITCHEN"}) as response,
     ):
-        assert response.status_code == 200
+        if response.status_code != 200:
+            said = log.read_text(errors="replace")[-3000:] if log else ""
+            raise AssertionError(f"{response.status_code} {response.read()!r}\n{said}")
         assert response.headers["content-type"].startswith("text/event-stream")
         yield Stream(response)
 
@@ -84,19 +90,20 @@ def _post(base: str, headers: dict[str, str], path: str, body: Any = None) -> di
 
 @pytest.mark.slow
 async def test_a_stream_starts_with_the_queue_and_follows_every_change_from_another_process(
-    database_url: str,
+    database_url: str, tmp_path: Path
 ) -> None:
     headers = bearer(await api_key(database_url))
     staff = bearer(await api_key(database_url, "staff"))
+    log = tmp_path / "reader.log"
     with (
         running_server(database_url, env=FAST | {"GALLEY_WITH_WORKER": "true"}) as writer,
-        running_server(database_url, env=FAST) as reader,
+        running_server(database_url, env=FAST, log_file=log) as reader,
     ):
         _shop(writer, headers)
         waiting = _post(writer, headers, "/v1/orders", ORDER)
         _post(writer, headers, f"/v1/orders/{waiting['id']}/start")
         time.sleep(0.5)  # the worker publishes what happened so far
-        with stream(reader, staff) as live:
+        with stream(reader, staff, log) as live:
             queue = live.next()
             assert queue["event"] == "queue"
             assert [o["id"] for o in queue["data"]["orders"]] == [waiting["id"]]
