@@ -287,21 +287,8 @@ async def _rotate(settings: Settings, batch: int) -> None:
     typer.echo(f"galley: {done} rows re-sealed; every row is sealed under the current data key")
 
 
-events = typer.Typer(help="Events delivered through RabbitMQ.", no_args_is_help=True)
+events = typer.Typer(help="The events consumers gave up on.", no_args_is_help=True)
 app.add_typer(events, name="events")
-
-
-def _consumer_names(settings: Settings, consumer: str | None) -> list[str]:
-    """The consumer named, or every consumer a worker runs; with a broker only."""
-    from galley.events.consumers import consumers
-
-    if not settings.broker_url:
-        typer.echo(
-            "galley: GALLEY_BROKER_URL is not set; dead letters are kept in RabbitMQ only",
-            err=True,
-        )
-        raise typer.Exit(2)
-    return [consumer] if consumer else [c.name for c in consumers(settings)]
 
 
 @events.command("dead-letters")
@@ -310,14 +297,14 @@ def list_dead_letters(
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many each.")] = 100,
 ) -> None:
     """List the events consumers gave up on after GALLEY_EVENTS_MAX_ATTEMPTS attempts,
-    with the last error; they stay where they are."""
-    from galley.events.dead_letters import DeadLettersUnavailable, dead_letters
+    with the last error; they stay where they are (in RabbitMQ with GALLEY_BROKER_URL,
+    in the database without)."""
+    from galley.events import dead_letters
 
     settings = _settings()
-    names = _consumer_names(settings, consumer)
     try:
-        found = asyncio.run(dead_letters(settings.broker_url, names, limit=limit))
-    except DeadLettersUnavailable as exc:
+        found = asyncio.run(dead_letters.listed(settings, consumer, limit=limit))
+    except dead_letters.DeadLettersUnavailable as exc:
         typer.echo(f"galley: {exc}", err=True)
         raise typer.Exit(1) from None
     if not found:
@@ -336,17 +323,17 @@ def retry_dead_letters(
     consumer: Annotated[str | None, typer.Option(help="Only this consumer's.")] = None,
     id: Annotated[str | None, typer.Option("--id", help="Only this event.")] = None,
 ) -> None:
-    """Put dead letters back in their consumers' queues, with a fresh set of attempts."""
-    from galley.events.dead_letters import DeadLettersUnavailable, requeue
+    """Give dead letters a fresh set of attempts: back in their consumers' queues with
+    GALLEY_BROKER_URL; without, each is acted on again at once."""
+    from galley.events import dead_letters
 
     settings = _settings()
-    names = _consumer_names(settings, consumer)
     try:
-        done = asyncio.run(requeue(settings.broker_url, names, event_id=id))
-    except DeadLettersUnavailable as exc:
+        said = asyncio.run(dead_letters.retried(settings, consumer, event_id=id))
+    except dead_letters.DeadLettersUnavailable as exc:
         typer.echo(f"galley: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"galley: {done} dead letter{'' if done == 1 else 's'} put back in the queue")
+    typer.echo(f"galley: {said}")
 
 
 def main() -> None:

@@ -77,9 +77,10 @@ class Settings(BaseSettings):
     # number of workers. Empty hands events to the consumers in-process, still through the
     # outbox, so one machine needs no broker and loses nothing.
     broker_url: str = ""
-    # How many times a consumer tries an event before it sets it aside in its dead-letter
-    # queue (RabbitMQ only): enough to ride out a restart of whatever the consumer calls,
-    # few enough that an event that can never succeed stops coming back within minutes.
+    # How many times a consumer tries an event before it sets it aside as a dead letter
+    # (in RabbitMQ, or the database without a broker): enough to ride out a restart of
+    # whatever the consumer calls, few enough that an event that can never succeed stops
+    # coming back within minutes.
     events_max_attempts: int = Field(default=10, ge=1, le=100)
     # The first retry waits this long and each next one twice as long, at most an hour:
     # 1 s, 2 s, 4 s … 256 s, so with 10 attempts an event is retried for about 8.5 minutes.

@@ -1,9 +1,10 @@
-"""The events consumers gave up on, kept in RabbitMQ: listed (`galley events dead-letters`)
-and put back in their consumers' queues (`galley events retry`).
+"""The events consumers gave up on: listed (`galley events dead-letters`) and given a
+fresh set of attempts (`galley events retry`). With a broker they are kept in RabbitMQ;
+without, in the database (`galley.events.failures`).
 
-Both read a dead-letter queue with basic.get and without acking, so whatever they leave
-goes back to the queue when their channel closes; a letter put back is acked only after
-the broker has confirmed its copy in the consumer's queue.
+In RabbitMQ both read a dead-letter queue with basic.get and without acking, so whatever
+they leave goes back to the queue when their channel closes; a letter put back is acked
+only after the broker has confirmed its copy in the consumer's queue.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 from aio_pika.exceptions import ChannelNotFoundEntity
 
+from galley.config import Settings
+from galley.db import Database
+from galley.events import failures
 from galley.events.broker import CONFIRM_SECONDS
+from galley.events.consumers import consumers
 from galley.events.messages import (
     ATTEMPTS,
     ERROR,
@@ -27,6 +32,7 @@ from galley.events.messages import (
     where,
     work_queue,
 )
+from galley.events.relay import retry_set_aside
 
 _Take = Callable[[], Awaitable[AbstractIncomingMessage | None]]
 
@@ -42,6 +48,39 @@ class DeadLetter:
     type: str
     attempts: int
     error: str
+
+
+async def listed(settings: Settings, consumer: str | None, *, limit: int) -> list[DeadLetter]:
+    """Up to `limit` dead letters of the consumer named (of each, if none), oldest first,
+    wherever they are kept."""
+    names = [consumer] if consumer else [c.name for c in consumers(settings)]
+    if settings.broker_url:
+        return await dead_letters(settings.broker_url, names, limit=limit)
+    database = Database(settings)
+    try:
+        found = await failures.dead_letters(database, names, limit=limit)
+    finally:
+        await database.dispose()
+    return [DeadLetter(f.consumer, e.id, e.type, f.attempts, f.error) for f, e in found]
+
+
+async def retried(settings: Settings, consumer: str | None, *, event_id: str | None) -> str:
+    """Give the dead letters of the consumer named (of each, if none; only `event_id`'s,
+    if given) a fresh set of attempts; what was done, in a line."""
+    if settings.broker_url:
+        names = [consumer] if consumer else [c.name for c in consumers(settings)]
+        done = await requeue(settings.broker_url, names, event_id=event_id)
+        return f"{done} dead letter{'' if done == 1 else 's'} put back in the queue"
+    # Acted on here and now, so by a consumer this process runs.
+    chosen = [c for c in consumers(settings) if consumer is None or c.name == consumer]
+    if not chosen:
+        raise DeadLettersUnavailable(f"there is no consumer {consumer!r}")
+    database = Database(settings)
+    try:
+        through, failed = await retry_set_aside(database, chosen, event_id=event_id)
+    finally:
+        await database.dispose()
+    return f"{through} dead letter{'' if through == 1 else 's'} acted on; {failed} failed again"
 
 
 async def dead_letters(url: str, consumers: Sequence[str], *, limit: int) -> list[DeadLetter]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, text
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from galley.db import Base, BigId, UTCDateTime
@@ -60,3 +60,19 @@ class ConsumedEvent(Base):
     consumer: Mapped[str] = mapped_column(String(60), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     consumed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ConsumerFailure(Base):
+    """An event a consumer failed on, without a broker: when to try it again, and once
+    the attempts are spent (`dead`), set aside so the events after it go on."""
+
+    __tablename__ = "consumer_failures"
+    __table_args__ = (Index("ix_consumer_failures_dead", "dead", "consumer"),)
+
+    consumer: Mapped[str] = mapped_column(String(60), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str] = mapped_column(String(500))
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    dead: Mapped[bool] = mapped_column(Boolean)
+    failed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

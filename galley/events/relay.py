@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.db import Database, insert_for, utcnow
+from galley.events import failures
 from galley.events.models import ConsumedEvent, ConsumerPosition, Event, EventStream
 from galley.events.moves import tell_moved
 
@@ -105,7 +106,10 @@ async def handle_once(session: AsyncSession, consumer: Consumer, event: Event) -
 
 
 async def consume_pending(database: Database, consumer: Consumer, *, batch: int = 100) -> int:
-    """Act on the published events past the consumer's position; how many were read."""
+    """Act on the published events past the consumer's position, in order; how many were
+    gone past. An event the consumer fails on is tried again when its wait is over
+    (`galley.events.failures`), and the consumer goes no further until then; once its
+    attempts are spent it is set aside and the consumer goes on."""
     async with database.transaction(read_only=True) as session:
         start = await _position(session, consumer.name)
         events = list(
@@ -118,11 +122,49 @@ async def consume_pending(database: Database, consumer: Consumer, *, batch: int 
                 )
             ).scalars()
         )
+        retries = await failures.waiting(session, consumer.name) if events else {}
+    done = 0
     for event in events:
-        async with database.transaction() as session:
-            if await _claim(session, consumer.name, event) and consumer.wants(event.type):
-                await handle_once(session, consumer, event)
-    return len(events)
+        due = retries.get(event.id)
+        if due is not None and due > utcnow():
+            break
+        try:
+            async with database.transaction() as session:
+                if await _claim(session, consumer.name, event) and consumer.wants(event.type):
+                    await handle_once(session, consumer, event)
+                if due is not None:
+                    await failures.forget(session, consumer.name, event.id)
+        except Exception as exc:
+            async with database.transaction() as session:
+                if not await failures.record_failure(session, consumer.name, event, exc):
+                    break
+                await _claim(session, consumer.name, event)  # set aside: go on past it
+        done += 1
+    return done
+
+
+async def retry_set_aside(
+    database: Database, consumers: Sequence[Consumer], *, event_id: str | None = None
+) -> tuple[int, int]:
+    """Act again on the events `consumers` set aside (only `event_id`, if given); how many
+    went through, and how many failed again (they stay set aside, with the new error)."""
+    through = failed = 0
+    for consumer in consumers:
+        found = await failures.dead_letters(database, [consumer.name], limit=10_000)
+        for _, event in found:
+            if event_id is not None and event.id != event_id:
+                continue
+            try:
+                async with database.transaction() as session:
+                    await handle_once(session, consumer, event)
+                    await failures.forget(session, consumer.name, event.id)
+            except Exception as exc:
+                async with database.transaction() as session:
+                    await failures.record_failure(session, consumer.name, event, exc)
+                failed += 1
+            else:
+                through += 1
+    return through, failed
 
 
 async def _position(session: AsyncSession, consumer: str) -> int:

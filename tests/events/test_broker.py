@@ -352,9 +352,3 @@ def test_a_malformed_broker_url_is_refused_without_repeating_its_password() -> N
     with pytest.raises(SettingsError, match="GALLEY_BROKER_URL") as refused:
         load_settings(broker_url="amqp://guest:s3cret@rabbitmq.internal:port/")
     assert "s3cret" not in str(refused.value)
-
-
-def test_dead_letters_need_a_broker() -> None:
-    result = CliRunner().invoke(cli, ["events", "dead-letters"], env={"GALLEY_BROKER_URL": ""})
-    assert result.exit_code == 2
-    assert "GALLEY_BROKER_URL is not set" in result.output

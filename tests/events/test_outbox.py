@@ -11,11 +11,20 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from typer.testing import CliRunner
 
+from galley.cli import app as cli
 from galley.config import Settings
 from galley.db import Database
+from galley.events import failures
 from galley.events.models import Event
-from galley.events.relay import Consumer, consume_pending, handle_once, publish_pending
+from galley.events.relay import (
+    Consumer,
+    consume_pending,
+    handle_once,
+    publish_pending,
+    retry_set_aside,
+)
 from galley.events.worker import run
 from tests import shop
 from tests.auth import api_key, bearer
@@ -206,16 +215,104 @@ async def test_a_consumer_acts_on_each_event_once_and_resumes_where_it_stopped(
     await shop.product(client, "B")
     await publish_pending(database)
     recorder.failing = True
-    with pytest.raises(RuntimeError):
-        await consume_pending(database, consumer)
-    recorder.failing = False
-    # Another process of the same consumer picks up where the last one stopped.
-    elsewhere = Database(settings)
+    quick = settings.model_copy(update={"events_retry_seconds": 0.01})
+    failing, elsewhere = Database(quick), Database(quick)
     try:
+        assert await consume_pending(failing, consumer) == 0  # to be tried again
+        recorder.failing = False
+        await asyncio.sleep(0.05)
+        # Another process of the same consumer picks up where the last one stopped.
         assert await consume_pending(elsewhere, consumer) == 1
     finally:
+        await failing.dispose()
         await elsewhere.dispose()
     assert recorder.seen == ["product.created", "product.created"]
+
+
+async def test_an_event_a_consumer_failed_on_waits_before_it_is_tried_again(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    recorder = Recorder()
+    consumer = Consumer("recorder", frozenset({"product.created"}), recorder.handle)
+    database = Database(settings.model_copy(update={"events_retry_seconds": 0.3}))
+    try:
+        await shop.product(client, "A")
+        await shop.product(client, "B")
+        await publish_pending(database)
+        recorder.failing = True
+        assert await consume_pending(database, consumer) == 0
+        recorder.failing = False
+        # Not yet: neither the event that failed nor the one after it.
+        assert await consume_pending(database, consumer) == 0
+        assert recorder.seen == []
+        await asyncio.sleep(0.35)
+        assert await consume_pending(database, consumer) == 2
+        assert recorder.seen == ["product.created", "product.created"]
+        assert await failures.dead_letters(database, ["recorder"], limit=10) == []
+        async with database.transaction(read_only=True) as session:
+            assert await failures.waiting(session, "recorder") == {}
+    finally:
+        await database.dispose()
+
+
+async def test_an_event_that_always_fails_is_set_aside_and_the_others_go_on(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """As through RabbitMQ: a poison event ends with the dead letters after
+    GALLEY_EVENTS_MAX_ATTEMPTS attempts, is listed with its error, and can be retried."""
+    quick = {"events_max_attempts": 3, "events_retry_seconds": 0.01}
+    database = Database(settings.model_copy(update=quick))
+    poisoned = Poisoned("POISON")
+    consumer = Consumer("poisoned", frozenset({"product.created"}), poisoned.handle)
+    try:
+        for sku in ("A", "POISON", "B"):
+            await shop.product(client, sku)
+        await publish_pending(database)
+        for _ in range(200):
+            await consume_pending(database, consumer)
+            if len(poisoned.seen) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert poisoned.seen == ["A", "B"]
+        assert poisoned.tries == 3
+
+        env = {"GALLEY_DATABASE_URL": settings.database_url, "GALLEY_BROKER_URL": ""}
+        command = ["events", "dead-letters", "--consumer", "poisoned"]
+        listed = await asyncio.to_thread(CliRunner().invoke, cli, command, env=env)
+        assert listed.exit_code == 0, listed.output
+        (row,) = listed.output.strip().splitlines()[1:]
+        assert row.split()[1:4] == ["product.created", "poisoned", "3"]
+        assert row.endswith("RuntimeError: cannot take POISON")
+
+        # Still failing: it stays set aside. Fixed: acted on, and gone from the list.
+        assert await retry_set_aside(database, [consumer]) == (0, 1)
+        poisoned.refuse = None
+        assert await retry_set_aside(database, [consumer]) == (1, 0)
+        assert poisoned.seen == ["A", "B", "POISON"]
+        assert await failures.dead_letters(database, ["poisoned"], limit=10) == []
+        assert await consume_pending(database, consumer) == 0
+        command = ["events", "retry", "--consumer", "nobody"]
+        unknown = await asyncio.to_thread(CliRunner().invoke, cli, command, env=env)
+        assert unknown.exit_code == 1
+        assert "there is no consumer 'nobody'" in unknown.output
+    finally:
+        await database.dispose()
+
+
+class Poisoned:
+    """A consumer that fails on the product `refuse`, and remembers the SKUs it took."""
+
+    def __init__(self, refuse: str) -> None:
+        self.refuse: str | None = refuse
+        self.seen: list[str] = []
+        self.tries = 0
+
+    async def handle(self, session: AsyncSession, event: Event) -> None:
+        if event.data["sku"] == "POISON":
+            self.tries += 1
+        if event.data["sku"] == self.refuse:
+            raise RuntimeError(f"cannot take {self.refuse}")
+        self.seen.append(str(event.data["sku"]))
 
 
 async def test_a_redelivered_event_changes_nothing(
