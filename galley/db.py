@@ -143,6 +143,12 @@ def settings_of(session: AsyncSession) -> Settings:
     return settings
 
 
+def is_read_only(session: AsyncSession) -> bool:
+    """Whether the session's transaction was opened to read only (on SQLite: without the
+    write lock, so it must not write)."""
+    return bool(session.info.get("read_only"))
+
+
 class Database:
     """The engine and the one way to open a transaction on it."""
 
@@ -169,6 +175,7 @@ class Database:
             stack.callback(_READ_ONLY.reset, token)
             session = await stack.enter_async_context(self.sessions())
             session.info["settings"] = self.settings
+            session.info["read_only"] = read_only
             try:
                 yield session
             except BaseException as exc:

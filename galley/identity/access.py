@@ -11,13 +11,15 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+import structlog
 from fastapi import Depends, Request, Security
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.config import Settings
-from galley.db import utcnow
+from galley.db import Database, is_read_only, utcnow
 from galley.identity import rules
 from galley.identity.credentials import (
     API_KEY_PREFIX,
@@ -27,6 +29,8 @@ from galley.identity.credentials import (
 )
 from galley.identity.errors import Forbidden, NotAuthenticated
 from galley.identity.models import ApiKey
+
+log = structlog.get_logger("galley.identity")
 
 # Tokens and API keys both travel as `Authorization: Bearer …`; the password flow lets
 # the interactive docs log in.
@@ -81,7 +85,7 @@ async def current_principal(
     if token is None:
         return ANONYMOUS
     if token.startswith(API_KEY_PREFIX):
-        principal = await _api_key_principal(request.state.session, token)
+        principal = await _api_key_principal(request, token)
     else:
         try:
             claims = read_access_token(token, _settings(request).signing_keys)
@@ -92,7 +96,8 @@ async def current_principal(
     return principal
 
 
-async def _api_key_principal(session: AsyncSession, secret: str) -> Principal:
+async def _api_key_principal(request: Request, secret: str) -> Principal:
+    session: AsyncSession = request.state.session
     now = utcnow()
     key = (
         await session.execute(select(ApiKey).where(ApiKey.secret_hash == digest(secret)))
@@ -104,8 +109,26 @@ async def _api_key_principal(session: AsyncSession, secret: str) -> Principal:
     ):
         raise NotAuthenticated("The API key is unknown, expired or revoked.")
     if key.last_used_at is None or key.last_used_at < now - _LAST_USED_RESOLUTION:
-        await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+        await _note_use(request, key.id, now)
     return Principal("api_key", key.id, key.role)  # type: ignore[arg-type]
+
+
+async def _note_use(request: Request, key_id: int, now: dt.datetime) -> None:
+    """Write when the key was last used: in the request's transaction when it writes
+    anyway, else in a short one of its own, since a transaction opened to read must not
+    write (on SQLite, another process may be writing meanwhile). Never worth failing a
+    request over: if it cannot be written now, the next use writes it."""
+    noted = update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
+    session: AsyncSession = request.state.session
+    if not is_read_only(session):
+        await session.execute(noted)
+        return
+    database: Database = request.app.state.database
+    try:
+        async with database.transaction() as writing:
+            await writing.execute(noted)
+    except SQLAlchemyError as exc:
+        log.warning("api_key.use_not_noted", api_key_id=key_id, error=type(exc).__name__)
 
 
 class Requires:
