@@ -1,20 +1,26 @@
 """Engine, sessions and the column types every area shares.
 
-The edge (an HTTP route or a CLI job) opens one transaction and commits it;
-services only `flush()`.
+The edge (an HTTP route or a CLI job) opens one transaction and commits it; services
+never commit.
+
+Rows are written one way: by statements (`insert`, `update`, `delete`, or
+`insert_row`/`update_row` below), never by the ORM's unit of work, which a session
+refuses to flush. A statement leaves no ORM copy behind to go stale, and every ORM
+query refreshes the copies the session holds (`populate_existing`), so what a use case
+reads under a lock is what the database holds under that lock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, insert, inspect, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -22,7 +28,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.types import TypeDecorator
 
 from galley.config import Settings
@@ -129,8 +135,67 @@ def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
+class _StatementSession(Session):
+    """A session whose rows are written by statements only (see the module's docstring)."""
+
+    # `get` answers from the session's copies without a query unless told to refresh.
+    def get(self, *args: Any, **kw: Any) -> Any:
+        return super().get(*args, **_refreshing(kw))
+
+    def get_one(self, *args: Any, **kw: Any) -> Any:
+        return super().get_one(*args, **_refreshing(kw))
+
+
+def _refreshing(kw: dict[str, Any]) -> dict[str, Any]:
+    return kw | {"populate_existing": kw.get("populate_existing") is not False}
+
+
+class UnitOfWorkWrite(RuntimeError):
+    """A programming error: a row was added, changed or deleted through the ORM."""
+
+
+@event.listens_for(_StatementSession, "before_flush")
+def _refuse_unit_of_work(session: Session, _context: UOWTransaction, _instances: object) -> None:
+    # Runs only when the session holds ORM changes: a flush with nothing to do skips it.
+    changed = {type(row).__name__ for row in (*session.new, *session.dirty, *session.deleted)}
+    raise UnitOfWorkWrite(
+        f"{', '.join(sorted(changed))} written through the ORM; write rows with statements"
+    )
+
+
+@event.listens_for(_StatementSession, "do_orm_execute")
+def _read_fresh(state: ORMExecuteState) -> None:
+    if state.is_select:
+        state.update_execution_options(populate_existing=True)
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, sync_session_class=_StatementSession
+    )
+
+
+_Row = TypeVar("_Row", bound="Base")
+
+
+async def insert_row(session: AsyncSession, model: type[_Row], values: Mapping[str, Any]) -> _Row:
+    """Insert one row by statement; returns it as the database holds it."""
+    stmt = insert(model).values(dict(values)).returning(model)
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def update_row(session: AsyncSession, row: _Row, values: Mapping[str, Any]) -> _Row:
+    """Change one row by statement; `row` and the row returned are what the database holds."""
+    mapper = inspect(row).mapper
+    keys = mapper.primary_key_from_instance(row)
+    stmt = (
+        update(type(row))
+        .where(*(column == key for column, key in zip(mapper.primary_key, keys, strict=True)))
+        .values(dict(values))
+        .returning(type(row))
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one()
 
 
 # Set for a transaction that only reads: on SQLite it then takes no write lock.

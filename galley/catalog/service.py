@@ -1,4 +1,4 @@
-"""Catalog use cases. They take the request's session and flush; the edge commits."""
+"""Catalog use cases. They take the request's session and write by statement; the edge commits."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from galley.catalog.errors import DuplicateSku, ProductInUse, ProductNotFound
 from galley.catalog.models import Product
 from galley.catalog.schemas import ProductCreate, ProductOut, ProductPatch, Replenishment
-from galley.db import insert_for, utcnow
+from galley.db import insert_for, update_row, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.events import service as events
 from galley.http.paging import fetch_page
@@ -128,24 +128,23 @@ async def update_product(
 ) -> Product:
     """Apply the fields sent; `supplier_id` is the supplier `patch.supplier` names."""
     changes = patch.model_dump(include=patch.model_fields_set)
+    values: dict[str, object] = {
+        field: changes[field] for field in ("name", "description", "active") if field in changes
+    }
     if "supplier" in changes:
-        product.supplier_id = supplier_id
+        values["supplier_id"] = supplier_id
     if "replenishment" in changes:
-        _apply_replenishment(product, patch)
+        values |= _replenishment(product, patch)
     if "price" in changes:
         require_currency(patch.price, currency, "price")
-        product.price_amount = patch.price.amount
-        product.price_currency = patch.price.currency
-    for field in ("name", "description", "active"):
-        if field in changes:
-            setattr(product, field, changes[field])
-    product.updated_at = utcnow()
-    await session.flush()
+        values |= {"price_amount": patch.price.amount, "price_currency": patch.price.currency}
+    product = await update_row(session, product, values | {"updated_at": utcnow()})
     await events.record(session, "product.updated", view(product))
     return product
 
 
-def _apply_replenishment(product: Product, patch: ProductPatch) -> None:
+def _replenishment(product: Product, patch: ProductPatch) -> dict[str, object]:
+    """The product's replenishment settings with the fields sent, checked together."""
     sent = patch.replenishment.model_dump(include=patch.replenishment.model_fields_set)
     merged = {field: getattr(product, field) for field in _REPLENISHMENT_FIELDS} | sent
     try:
@@ -155,8 +154,7 @@ def _apply_replenishment(product: Product, patch: ProductPatch) -> None:
         raise InvalidRequest(
             f"replenishment: {message}", [FieldError(field="replenishment", message=message)]
         ) from None
-    for field, value in settings.model_dump().items():
-        setattr(product, field, value)
+    return settings.model_dump()
 
 
 async def delete_product(session: AsyncSession, sku: str) -> None:

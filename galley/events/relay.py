@@ -16,17 +16,25 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from galley.db import Database, insert_for, utcnow
+from galley.db import Database, insert_for, update_row, utcnow
 from galley.events import failures
 from galley.events.models import ConsumedEvent, ConsumerPosition, Event, EventStream
 from galley.events.moves import tell_moved
 
 log = structlog.get_logger("galley.events")
+
+_EVENTS = cast(Table, Event.__table__)
+_PUBLISH = (
+    update(_EVENTS)
+    .where(_EVENTS.c.number == bindparam("event"))
+    .values(position=bindparam("at"), published_at=bindparam("now"))
+)
 
 Publish = Callable[[Sequence[Event]], Awaitable[None]]
 Handle = Callable[[AsyncSession, Event], Awaitable[None]]
@@ -76,12 +84,23 @@ async def publish_pending(
         )
         if not pending:
             return 0
+        numbers = [event.number for event in pending]
         now = utcnow()
-        for offset, event in enumerate(pending, start=1):
-            event.position = stream.position + offset
-            event.published_at = now
-        stream.position += len(pending)
-        await session.flush()
+        await session.execute(
+            _PUBLISH,
+            [
+                {"event": number, "at": stream.position + offset, "now": now}
+                for offset, number in enumerate(numbers, start=1)
+            ],
+        )
+        stream = await update_row(session, stream, {"position": stream.position + len(pending)})
+        pending = list(
+            (
+                await session.execute(
+                    select(Event).where(Event.number.in_(numbers)).order_by(Event.number)
+                )
+            ).scalars()
+        )
         await tell_moved(session, stream.position)
         if publish is not None:
             await publish(pending)

@@ -6,13 +6,13 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, replace
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.audit import service as audit
 from galley.audit.service import Origin
 from galley.config import Settings
-from galley.db import insert_for, key_from, utcnow
+from galley.db import insert_for, insert_row, key_from, update_row, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.identity import credentials, rules
 from galley.identity.errors import (
@@ -123,7 +123,7 @@ async def log_in(
     if user is None or not valid or user.disabled:
         raise InvalidCredentials(user_id)
     if rehashed:
-        user.password_hash = rehashed
+        user = await update_row(session, user, {"password_hash": rehashed})
     subject = f"user:{user.id}"
     await audit.record(session, replace(origin, actor=subject), "login.succeeded", subject=subject)
     return await _issue(session, user, uuid.uuid4().hex, settings)
@@ -145,7 +145,7 @@ async def refresh(session: AsyncSession, token: str, settings: Settings) -> Toke
     if found.used_at is not None:
         await revoke_family(session, found.family)
         raise RefreshTokenReused(found.user_id)
-    found.used_at = now
+    await update_row(session, found, {"used_at": now})
     user = await session.get_one(User, found.user_id)
     if user.disabled:
         raise InvalidRefreshToken()
@@ -170,20 +170,19 @@ async def change_user(
     changed: dict[str, dict[str, object]] = {}
     if change.role is not None and change.role != user.role:
         changed["role"] = {"from": user.role, "to": change.role}
-        user.role = change.role
     if change.disabled is not None and change.disabled != user.disabled:
         changed["disabled"] = {"from": user.disabled, "to": change.disabled}
-        user.disabled = change.disabled
     if not changed:
         return user
-    user.updated_at = utcnow()
+    now = utcnow()
+    values = {field: moved["to"] for field, moved in changed.items()}
+    user = await update_row(session, user, values | {"updated_at": now})
     if user.disabled:
         await session.execute(
             update(RefreshToken)
             .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
+            .values(revoked_at=now)
         )
-    await session.flush()
     await audit.record(session, origin, "user.changed", subject=f"user:{user.id}", **changed)
     return user
 
@@ -209,8 +208,8 @@ async def log_out(session: AsyncSession, token: str) -> None:
 async def _issue(session: AsyncSession, user: User, family: str, settings: Settings) -> TokenPair:
     lifetime = dt.timedelta(minutes=settings.access_token_minutes)
     refresh_token = credentials.opaque_secret()
-    session.add(
-        RefreshToken(
+    await session.execute(
+        insert(RefreshToken).values(
             user_id=user.id,
             family=family,
             token_hash=credentials.digest(refresh_token),
@@ -218,7 +217,6 @@ async def _issue(session: AsyncSession, user: User, family: str, settings: Setti
             created_at=utcnow(),
         )
     )
-    await session.flush()
     return TokenPair(
         access_token=credentials.issue_access_token(
             user.id,
@@ -236,16 +234,18 @@ async def create_api_key(
 ) -> tuple[ApiKey, str]:
     """The key and its secret, which is never stored and never shown again."""
     secret = credentials.opaque_secret(credentials.API_KEY_PREFIX)
-    key = ApiKey(
-        name=new.name,
-        role=new.role,
-        prefix=secret[: len(credentials.API_KEY_PREFIX) + 4],
-        secret_hash=credentials.digest(secret),
-        created_at=utcnow(),
-        expires_at=new.expires_at,
+    key = await insert_row(
+        session,
+        ApiKey,
+        {
+            "name": new.name,
+            "role": new.role,
+            "prefix": secret[: len(credentials.API_KEY_PREFIX) + 4],
+            "secret_hash": credentials.digest(secret),
+            "created_at": utcnow(),
+            "expires_at": new.expires_at,
+        },
     )
-    session.add(key)
-    await session.flush()
     await audit.record(
         session,
         origin,

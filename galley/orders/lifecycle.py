@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from galley.db import utcnow
+from galley.db import update_row, utcnow
 from galley.events import service as events
 from galley.events.service import EventType
 from galley.inventory import levels
@@ -42,11 +43,13 @@ async def transition(
     """Apply `action` to the order, holding its row lock so two transitions never race.
 
     An action that moves stock locks the stock rows first, then the order (the order
-    every transaction takes its locks in); the state is checked under both locks.
+    every transaction takes its locks in). Only what never changes (the location, the
+    products) is taken from the read before the locks; the state and the lines' figures
+    are read again under both locks, and only those are acted on.
     """
     if action in _MOVES_STOCK:
-        order, _, lines = await load_order(session, order_id, customer_id=customer_id)
-        await levels.lock_levels(session, order.location_id, [ln.product_id for ln in lines])
+        unlocked, _, lines = await load_order(session, order_id, customer_id=customer_id)
+        await levels.lock_levels(session, unlocked.location_id, [ln.product_id for ln in lines])
     order, location, lines = await load_order(
         session, order_id, for_update=True, customer_id=customer_id
     )
@@ -62,10 +65,9 @@ async def transition(
         await _release(session, order.location_id, lines)
 
     now = utcnow()
-    order.status = target
-    order.updated_at = now
-    session.add(
-        OrderEvent(
+    order = await update_row(session, order, {"status": target, "updated_at": now})
+    await session.execute(
+        insert(OrderEvent).values(
             order_number=order.number,
             type="status_changed",
             from_status=current,
@@ -76,7 +78,6 @@ async def transition(
             created_at=now,
         )
     )
-    await session.flush()
     if action == "cancel":
         # What it held is free again: it goes to the orders waiting longest.
         released = [ln.product_id for ln in lines if ln.allocated]

@@ -116,8 +116,7 @@ async def load_order(
         customer_id,
     )
     if for_update:
-        # Refresh an order this session read before it waited for the lock.
-        stmt = stmt.with_for_update(of=Order).execution_options(populate_existing=True)
+        stmt = stmt.with_for_update(of=Order)
     found = (await session.execute(stmt)).one_or_none()
     if found is None:
         raise OrderNotFound(order_id)
@@ -172,8 +171,6 @@ async def orders_by_number(session: AsyncSession, numbers: Sequence[int]) -> lis
         .join(Location, Location.id == Order.location_id)
         .where(Order.number.in_(numbers))
         .order_by(Order.number)
-        # Core updates in this transaction may have changed rows this session holds.
-        .execution_options(populate_existing=True)
     )
     return await _views(session, (await session.execute(stmt)).all())
 
@@ -195,11 +192,7 @@ async def _views(session: AsyncSession, rows: Sequence[Any]) -> list[OrderOut]:
     lines_of: dict[int, list[OrderLine]] = defaultdict(list)
     if numbers:
         for line in (
-            await session.execute(
-                select(OrderLine)
-                .where(OrderLine.order_number.in_(numbers))
-                .execution_options(populate_existing=True)
-            )
+            await session.execute(select(OrderLine).where(OrderLine.order_number.in_(numbers)))
         ).scalars():
             lines_of[line.order_number].append(line)
     keys = keys_of(session)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.catalog.service import sellables
-from galley.db import utcnow
+from galley.db import update_row, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.inventory import levels
 from galley.inventory.service import location_id_for
@@ -21,6 +22,20 @@ from galley.purchasing.models import PurchaseOrder, PurchaseOrderEvent, Purchase
 from galley.purchasing.replenishment import Purchase, add_to_drafts, replenish, send_drafts
 from galley.purchasing.schemas import PurchaseLineRequest, PurchaseOrderCreate
 from galley.purchasing.views import Loaded, load
+
+_LINES = cast(Table, PurchaseOrderLine.__table__)
+_SET_ORDERED = (
+    update(_LINES)
+    .where(_LINES.c.id == bindparam("line"))
+    .values(quantity_ordered=bindparam("quantity"))
+)
+_SET_COST = (
+    update(_LINES)
+    .where(
+        _LINES.c.purchase_order_id == bindparam("po"), _LINES.c.product_id == bindparam("product")
+    )
+    .values(unit_cost=bindparam("cost"))
+)
 
 
 async def lock(session: AsyncSession, po_id: str, *, also: Iterable[int] = ()) -> Loaded:
@@ -77,30 +92,35 @@ async def edit_draft(
     if found.order.status != "draft":
         raise IllegalPurchaseOrderTransition(found.order.status, "edit")  # type: ignore[arg-type]
     on_draft = {line.product_id: line for line in found.lines}
-    changes = []
+    changes, gone, kept, new = [], [], [], []
     for line in lines:
         product_id, _ = products[line.sku]
         current = on_draft.get(product_id)
         before = current.quantity_ordered if current else 0
         changes.append(levels.LevelChange(product_id, incoming=line.quantity - before))
         if current is not None and line.quantity == 0:
-            await session.delete(current)
+            gone.append(current.id)
         elif current is not None:
-            current.quantity_ordered = line.quantity
+            kept.append({"line": current.id, "quantity": line.quantity})
         elif line.quantity:
-            session.add(
-                PurchaseOrderLine(
-                    purchase_order_id=found.order.id,
-                    product_id=product_id,
-                    sku=line.sku,
-                    quantity_ordered=line.quantity,
-                    quantity_received=0,
-                )
+            new.append(
+                {
+                    "purchase_order_id": found.order.id,
+                    "product_id": product_id,
+                    "sku": line.sku,
+                    "quantity_ordered": line.quantity,
+                    "quantity_received": 0,
+                }
             )
-    await session.flush()
+    if gone:
+        await session.execute(delete(_LINES).where(_LINES.c.id.in_(gone)))
+    if kept:
+        await session.execute(_SET_ORDERED, kept)
+    if new:
+        await session.execute(insert(_LINES), new)
     await levels.change_levels(session, location_id, changes)
     await _set_costs(session, found.order.id, lines, products)
-    record_event(
+    await record_event(
         session,
         found.order.id,
         "edited",
@@ -110,8 +130,7 @@ async def edit_draft(
         actor,
         {"lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines]},
     )
-    found.order.updated_at = utcnow()
-    await session.flush()
+    await update_row(session, found.order, {"updated_at": utcnow()})
     await replenish(session, location_id, [p for p, _ in products.values()], actor=actor)
 
 
@@ -136,7 +155,7 @@ async def cancel(session: AsyncSession, po_id: str, *, actor: str, reason: str |
         found.order.location_id,
         [levels.LevelChange(p, incoming=-n) for p, n in outstanding],
     )
-    record_event(
+    await record_event(
         session,
         found.order.id,
         "status_changed",
@@ -146,9 +165,7 @@ async def cancel(session: AsyncSession, po_id: str, *, actor: str, reason: str |
         actor,
         None,
     )
-    found.order.status = target
-    found.order.updated_at = utcnow()
-    await session.flush()
+    await update_row(session, found.order, {"status": target, "updated_at": utcnow()})
     await replenish(session, found.order.location_id, [p for p, _ in outstanding], actor=actor)
 
 
@@ -160,7 +177,7 @@ def _require(found: Loaded, action: rules.POAction) -> rules.POStatus:
         raise IllegalPurchaseOrderTransition(current, action) from None
 
 
-def record_event(
+async def record_event(
     session: AsyncSession,
     po_id: int,
     kind: str,
@@ -170,8 +187,8 @@ def record_event(
     actor: str,
     data: dict[str, object] | None,
 ) -> None:
-    session.add(
-        PurchaseOrderEvent(
+    await session.execute(
+        insert(PurchaseOrderEvent).values(
             purchase_order_id=po_id,
             type=kind,
             from_status=from_status,
@@ -221,18 +238,13 @@ async def _set_costs(
     lines: Sequence[PurchaseLineRequest],
     products: dict[str, tuple[int, int | None]],
 ) -> None:
-    costs = {products[line.sku][0]: products[line.sku][1] for line in lines if line.unit_cost}
-    if not costs:
-        return
-    found = await session.execute(
-        select(PurchaseOrderLine).where(
-            PurchaseOrderLine.purchase_order_id == po_id,
-            PurchaseOrderLine.product_id.in_(list(costs)),
-        )
-    )
-    for line in found.scalars():
-        line.unit_cost = costs[line.product_id]
-    await session.flush()
+    costs = [
+        {"po": po_id, "product": product_id, "cost": cost}
+        for product_id, cost in (products[line.sku] for line in lines)
+        if cost is not None
+    ]
+    if costs:
+        await session.execute(_SET_COST, costs)
 
 
 async def _draft_of(session: AsyncSession, supplier_id: int, location_id: int) -> int | None:

@@ -3,26 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.catalog.service import sellables
-from galley.db import utcnow
+from galley.db import update_row, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.inventory import levels
 from galley.purchasing import rules, views
 from galley.purchasing.errors import IllegalPurchaseOrderTransition, OverReceipt
+from galley.purchasing.models import PurchaseOrderLine
 from galley.purchasing.purchase_orders import lock, record_event
 from galley.purchasing.schemas import ReceiptCreate
 from galley.purchasing.views import Loaded
+
+_LINES = cast(Table, PurchaseOrderLine.__table__)
+_RECEIVED = (
+    update(_LINES)
+    .where(_LINES.c.id == bindparam("line"))
+    .values(quantity_received=bindparam("quantity"))
+)
 
 
 async def receive(
     session: AsyncSession, po_id: str, receipt: ReceiptCreate, *, actor: str
 ) -> tuple[Loaded, list[int]]:
     """Raise on_hand by what arrived (ledger `received`), lower incoming by what was
-    outstanding, and move the purchase order on. Returns the order and the products that
-    arrived; `galley.orders.backorders.receive_goods` then hands them to waiting orders.
+    outstanding, and move the purchase order on. Returns the order as it was locked, before
+    the receipt, and the products that arrived; `galley.orders.backorders.receive_goods`
+    then hands them to waiting orders.
 
     The stock rows of the SKUs received are locked before the purchase order, whatever
     lines the order gains meanwhile."""
@@ -48,10 +59,11 @@ async def receive(
         raise OverReceipt(over)
 
     changes = []
+    received = {line.id: line.quantity_received for line in found.lines}
     for arrival in receipt.lines:
         line = on_order[arrival.sku]
         outstanding = max(0, line.quantity_ordered - line.quantity_received)
-        line.quantity_received += arrival.quantity
+        received[line.id] += arrival.quantity
         changes.append(
             levels.LevelChange(
                 line.product_id,
@@ -59,6 +71,13 @@ async def receive(
                 incoming=-min(outstanding, arrival.quantity),
             )
         )
+    await session.execute(
+        _RECEIVED,
+        [
+            {"line": on_order[a.sku].id, "quantity": received[on_order[a.sku].id]}
+            for a in receipt.lines
+        ],
+    )
     location_id = found.order.location_id
     await levels.change_levels(session, location_id, changes)
     await levels.write_ledger(
@@ -70,9 +89,9 @@ async def receive(
         actor=actor,
     )
     target = rules.status_after_receipt(
-        [(line.quantity_ordered, line.quantity_received) for line in found.lines]
+        [(line.quantity_ordered, received[line.id]) for line in found.lines]
     )
-    record_event(
+    await record_event(
         session,
         found.order.id,
         "received",
@@ -82,9 +101,7 @@ async def receive(
         actor,
         {"lines": [{"sku": a.sku, "quantity": a.quantity} for a in receipt.lines]},
     )
-    found.order.status = target
-    found.order.updated_at = utcnow()
-    await session.flush()
+    await update_row(session, found.order, {"status": target, "updated_at": utcnow()})
     await views.announce(session, "purchase_order.received", [found.order.id])
     return found, [c.product_id for c in changes]
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.audit import service as audit
 from galley.audit.service import Origin
-from galley.db import key_from, utcnow
+from galley.db import insert_row, key_from, update_row, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.http.paging import fetch_page
 from galley.privacy.keys import keys_of
@@ -55,11 +55,9 @@ async def create_supplier(
     if new.webhook_url is not None:
         await check_url(session, new.webhook_url)
     now = utcnow()
-    supplier = Supplier(**new.model_dump(), created_at=now, updated_at=now)
-    secret = None if new.webhook_url is None else SECRETS.give(keys_of(session), supplier)
-    session.add(supplier)
-    await session.flush()
-    return supplier, secret
+    secret, sealed = (None, {}) if new.webhook_url is None else SECRETS.give(keys_of(session))
+    values = new.model_dump() | sealed | {"created_at": now, "updated_at": now}
+    return await insert_row(session, Supplier, values), secret
 
 
 async def get_supplier(
@@ -117,17 +115,16 @@ async def update_supplier(
     url = changes.get("webhook_url", supplier.webhook_url)
     if url is not None and url != supplier.webhook_url:
         await check_url(session, url)
-    for field, value in changes.items():
-        setattr(supplier, field, value)
+    values = changes | {"updated_at": utcnow()}
     secret = None
     if url is None:
-        supplier.webhook_secret = supplier.previous_webhook_secret = None
-        supplier.previous_webhook_secret_expires_at = None
+        values |= dict.fromkeys(
+            ("webhook_secret", "previous_webhook_secret", "previous_webhook_secret_expires_at")
+        )
     elif supplier.webhook_secret is None:
-        secret = SECRETS.give(keys_of(session), supplier)
-    supplier.updated_at = utcnow()
-    await session.flush()
-    return supplier, secret
+        secret, sealed = SECRETS.give(keys_of(session))
+        values |= sealed
+    return await update_row(session, supplier, values), secret
 
 
 async def rotate_webhook_secret(session: AsyncSession, supplier: Supplier, origin: Origin) -> str:
@@ -135,9 +132,8 @@ async def rotate_webhook_secret(session: AsyncSession, supplier: Supplier, origi
     if supplier.webhook_url is None or supplier.webhook_secret is None:
         raise SupplierHasNoWebhook(supplier.id)
     now = utcnow()
-    secret, previous_valid_until = SECRETS.rotate(keys_of(session), supplier, now)
-    supplier.updated_at = now
-    await session.flush()
+    secret, previous_valid_until, sealed = SECRETS.rotate(keys_of(session), supplier, now)
+    await update_row(session, supplier, sealed | {"updated_at": now})
     await audit.record(
         session,
         origin,

@@ -69,8 +69,6 @@ async def load(session: AsyncSession, po_id: str, *, for_update: bool = False) -
         .join(Supplier, Supplier.id == PurchaseOrder.supplier_id)
         .join(Location, Location.id == PurchaseOrder.location_id)
         .where(PurchaseOrder.id == key_from(po_id))
-        # Sending changes orders by UPDATE statements, which the session's copies miss.
-        .execution_options(populate_existing=True)
     )
     if for_update:
         stmt = stmt.with_for_update(of=PurchaseOrder)
@@ -116,9 +114,7 @@ async def _details(
     dispatches: dict[int, list[PurchaseOrderDispatch]] = {i: [] for i in ids}
     if ids:
         found = await session.execute(
-            select(PurchaseOrderLine)
-            .where(PurchaseOrderLine.purchase_order_id.in_(ids))
-            .execution_options(populate_existing=True)
+            select(PurchaseOrderLine).where(PurchaseOrderLine.purchase_order_id.in_(ids))
         )
         for line in found.scalars():
             lines[line.purchase_order_id].append(line)

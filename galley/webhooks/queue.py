@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from galley.db import settings_of, utcnow
+from galley.db import settings_of, update_row, utcnow
 from galley.events import service as events
 from galley.events.models import Event
 from galley.events.schemas import EventOut
@@ -250,19 +250,24 @@ async def _count_failure(
             select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).with_for_update()
         )
     ).scalar_one()
-    if endpoint.failing_since is None:
-        endpoint.failing_since = attempted_at
+    failing_since = endpoint.failing_since or attempted_at
     disable_after = settings_of(session).webhooks_disable_after
-    if endpoint.enabled and rules.should_disable(endpoint.failing_since, now, disable_after):
-        endpoint.enabled = False
-        endpoint.disabled_reason = "failing"
-        endpoint.updated_at = now
-        await session.flush()
+    if endpoint.enabled and rules.should_disable(failing_since, now, disable_after):
+        endpoint = await update_row(
+            session,
+            endpoint,
+            {
+                "failing_since": failing_since,
+                "enabled": False,
+                "disabled_reason": "failing",
+                "updated_at": now,
+            },
+        )
         await events.record(session, "webhook_endpoint.disabled", service.view(endpoint))
         log.warning(
             "webhook.endpoint_disabled",
             endpoint_id=endpoint_id,
-            failing_since=endpoint.failing_since.isoformat(),
+            failing_since=failing_since.isoformat(),
         )
-    else:
-        await session.flush()
+    elif endpoint.failing_since is None:
+        await update_row(session, endpoint, {"failing_since": failing_since})

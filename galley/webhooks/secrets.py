@@ -31,20 +31,29 @@ class SigningSecrets:
     previous: str = "previous_secret"
     previous_expires_at: str = "previous_secret_expires_at"
 
-    def give(self, keys: DataKeys, row: object) -> str:
-        """A first secret for `row`, shown once."""
+    def give(self, keys: DataKeys) -> tuple[str, dict[str, object]]:
+        """A first secret, shown once, and the column values that store it."""
         secret = new_secret()
-        setattr(row, self.current, keys.seal(secret, self._column(self.current)))
-        return secret
+        return secret, {self.current: keys.seal(secret, self._column(self.current))}
 
-    def rotate(self, keys: DataKeys, row: object, now: dt.datetime) -> tuple[str, dt.datetime]:
-        """A new secret, shown once, and until when the one it replaces keeps signing
-        (`rules.ROTATION_OVERLAP`); one replaced before that stops at once."""
+    def rotate(
+        self, keys: DataKeys, row: object, now: dt.datetime
+    ) -> tuple[str, dt.datetime, dict[str, object]]:
+        """A new secret, shown once; until when the one it replaces keeps signing
+        (`rules.ROTATION_OVERLAP`; one replaced before that stops at once); and the
+        column values that store both."""
         current = keys.unseal(getattr(row, self.current), self._column(self.current))
         until = now + rules.ROTATION_OVERLAP
-        setattr(row, self.previous, keys.seal(current, self._column(self.previous)))
-        setattr(row, self.previous_expires_at, until)
-        return self.give(keys, row), until
+        secret, values = self.give(keys)
+        return (
+            secret,
+            until,
+            values
+            | {
+                self.previous: keys.seal(current, self._column(self.previous)),
+                self.previous_expires_at: until,
+            },
+        )
 
     def signing(self, keys: DataKeys, row: object, now: dt.datetime) -> tuple[str, ...]:
         """The secrets that sign now: the current one, and the previous one until it expires."""

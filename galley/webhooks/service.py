@@ -1,5 +1,5 @@
-"""Webhook endpoints and their delivery logs. They take the request's session and flush;
-the edge commits.
+"""Webhook endpoints and their delivery logs. They take the request's session and write
+by statement; the edge commits.
 
 A URL is looked up when it is registered or changed, within the request: the lookup is
 bounded by `_LOOKUP_SECONDS`, and a name that does not resolve is refused.
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.audit import service as audit
 from galley.audit.service import Origin
-from galley.db import key_from, settings_of, utcnow
+from galley.db import insert_row, key_from, settings_of, update_row, utcnow
 from galley.http.paging import fetch_page
 from galley.privacy.keys import keys_of
 from galley.webhooks.addresses import RefusedUrl, allowed_addresses
@@ -77,17 +77,20 @@ async def create_endpoint(
     """The endpoint and its signing secret, which is stored sealed and never shown again."""
     await check_url(session, new.url)
     now = utcnow()
-    endpoint = WebhookEndpoint(
-        url=new.url,
-        description=new.description,
-        event_types=_distinct(list(new.event_types)),
-        enabled=True,
-        created_at=now,
-        updated_at=now,
+    secret, sealed = SECRETS.give(keys_of(session))
+    endpoint = await insert_row(
+        session,
+        WebhookEndpoint,
+        {
+            "url": new.url,
+            "description": new.description,
+            "event_types": _distinct(list(new.event_types)),
+            "enabled": True,
+            "created_at": now,
+            "updated_at": now,
+        }
+        | sealed,
     )
-    secret = SECRETS.give(keys_of(session), endpoint)
-    session.add(endpoint)
-    await session.flush()
     await audit.record(
         session,
         origin,
@@ -139,20 +142,20 @@ async def update_endpoint(
     if not changed:
         return endpoint
     now = utcnow()
-    for field, value in changes.items():
-        setattr(endpoint, field, value)
+    values = changes | {"updated_at": now}
     if "enabled" in changed:
-        endpoint.disabled_reason = None if endpoint.enabled else "by_request"
-        endpoint.failing_since = None
-        if endpoint.enabled:
+        values |= {
+            "disabled_reason": None if changes["enabled"] else "by_request",
+            "failing_since": None,
+        }
+        if changes["enabled"]:
             await session.execute(
                 update(WebhookDelivery)
                 .where(WebhookDelivery.endpoint_id == endpoint.id)
                 .where(WebhookDelivery.status == "pending")
                 .values(next_attempt_at=now)
             )
-    endpoint.updated_at = now
-    await session.flush()
+    endpoint = await update_row(session, endpoint, values)
     await audit.record(
         session,
         origin,
@@ -168,9 +171,8 @@ async def rotate_secret(
 ) -> tuple[WebhookEndpoint, str]:
     """A new secret, shown once (`SigningSecrets.rotate`)."""
     now = utcnow()
-    secret, previous_valid_until = SECRETS.rotate(keys_of(session), endpoint, now)
-    endpoint.updated_at = now
-    await session.flush()
+    secret, previous_valid_until, sealed = SECRETS.rotate(keys_of(session), endpoint, now)
+    endpoint = await update_row(session, endpoint, sealed | {"updated_at": now})
     await audit.record(
         session,
         origin,
@@ -242,17 +244,19 @@ async def redeliver(
     if not endpoint.enabled:
         raise WebhookEndpointDisabled(endpoint.id)
     now = utcnow()
-    again = WebhookDelivery(
-        endpoint_id=endpoint.id,
-        event_id=original.event_id,
-        event_type=original.event_type,
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
+    again = await insert_row(
+        session,
+        WebhookDelivery,
+        {
+            "endpoint_id": endpoint.id,
+            "event_id": original.event_id,
+            "event_type": original.event_type,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        },
     )
-    session.add(again)
-    await session.flush()
     (delivery,) = await _delivery_views(session, [again])
     return delivery
 
