@@ -23,6 +23,7 @@ from galley.errors import GalleyError
 from galley.identity import service as identity
 from galley.identity.rules import ROLES
 from galley.identity.schemas import ApiKeyCreate
+from galley.outages import DatabaseUnavailable
 
 app = typer.Typer(
     help="Galley: order, inventory and fulfilment backend.",
@@ -49,7 +50,11 @@ def _migrated_settings(*keys: Literal["jwt_keys", "data_keys"]) -> Settings:
     except SettingsError as exc:
         typer.echo(f"galley: {exc}", err=True)
         raise typer.Exit(2) from None
-    at, head = asyncio.run(migrations.current(settings)), migrations.head(settings)
+    try:
+        at, head = asyncio.run(migrations.current(settings)), migrations.head(settings)
+    except DatabaseUnavailable as exc:
+        typer.echo(f"galley: the database does not answer ({exc.reason}).", err=True)
+        raise typer.Exit(1) from None
     if at != head:
         typer.echo(
             f"galley: the database is at migration {at or 'none'}, the code needs {head}: "

@@ -47,6 +47,24 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=100)
     # SQLite serializes writers; a writer waits this long for its turn before failing.
     sqlite_busy_timeout_ms: int = Field(default=15_000, ge=0)
+    # A PostgreSQL server that has not let a connection in within this long is taken as
+    # down, and the request answers 503: on one network a connection takes milliseconds,
+    # and 5 s outlasts a lost packet sent again (after 1 s, then 3 s), while asyncpg's own
+    # default, a minute, would hold every request, and each pool slot, that long.
+    database_connect_timeout_seconds: float = Field(default=5, gt=0, le=300)
+    # Every statement on PostgreSQL, waiting for row locks included, must be answered within
+    # this long, or the database is taken as not answering (503) and the connection closed.
+    # Galley's statements take milliseconds and its locks are held as briefly; 15 s, as long
+    # as a SQLite writer waits for its turn, is far beyond any wait that would end well.
+    database_statement_timeout_seconds: float = Field(default=15, gt=0, le=3600)
+    # A request waits this long for a connection of the pool to come free before it answers
+    # 503: with requests of milliseconds a slot frees within a few, so a longer wait means
+    # the connections are stuck on a database that does not answer.
+    database_pool_timeout_seconds: float = Field(default=5, gt=0, le=300)
+    # /readyz asks the database, Redis and RabbitMQ at once and gives each this long, so it
+    # answers within about 2 s whatever hangs: inside the 5 s load balancers commonly allow
+    # a health check (a Kubernetes readiness probe needs timeoutSeconds of 3 or more).
+    readiness_timeout_seconds: float = Field(default=2, gt=0, le=60)
     # Largest request body accepted; anything larger is 413 before it is parsed.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Drafts of suppliers with auto_send go out at most once per this many seconds per

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.types import TypeDecorator
 
+from galley import outages
 from galley.config import Settings
 
 # Integer keys that autoincrement on both engines (SQLite only does so for INTEGER PRIMARY KEY).
@@ -87,16 +88,25 @@ def create_engine(settings: Settings) -> AsyncEngine:
             settings.database_url,
             connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000},
             hide_parameters=True,
+            **outages.pool_options(settings),
         )
         _serialize_sqlite_writes(engine, settings.sqlite_busy_timeout_ms)
-        return engine
-    return create_async_engine(
-        settings.database_url,
-        pool_size=settings.database_pool_size,
-        max_overflow=0,
-        pool_pre_ping=True,
-        hide_parameters=True,
-    )
+    else:
+        engine = create_async_engine(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=0,
+            pool_pre_ping=True,
+            hide_parameters=True,
+            # asyncpg's: how long a connection may take, and then each statement's answer.
+            connect_args={
+                "timeout": settings.database_connect_timeout_seconds,
+                "command_timeout": settings.database_statement_timeout_seconds,
+            },
+            **outages.pool_options(settings),
+        )
+    outages.watch(engine)
+    return engine
 
 
 def ensure_sqlite_dir(url: str) -> None:

@@ -139,5 +139,6 @@ _DESCRIPTIONS = {
     422: "Validation error",
     429: "A rate limit is spent; `Retry-After` says when to try again",
     500: "Unexpected error",
-    503: "Not ready",
+    503: "The database does not answer (`database-unavailable`; `Retry-After` says when to try "
+    "again), or at /readyz a dependency is down (`not-ready`)",
 }

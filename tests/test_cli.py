@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from galley.cli import app
+from tests.live import free_port
 
 runner = CliRunner()
 
@@ -34,6 +35,14 @@ def test_serve_refuses_a_database_with_pending_migrations(tmp_path: Path) -> Non
     result = runner.invoke(app, ["serve"], env={"GALLEY_DATABASE_URL": url})
     assert result.exit_code == 1
     assert "run `galley migrate`" in result.output
+
+
+def test_serve_says_in_one_line_that_the_database_does_not_answer() -> None:
+    url = f"postgresql+asyncpg://galley@127.0.0.1:{free_port()}/galley"
+    result = runner.invoke(app, ["serve"], env={"GALLEY_DATABASE_URL": url})
+    assert result.exit_code == 1
+    [line] = result.output.splitlines()
+    assert line.startswith("galley: the database does not answer (ConnectionRefusedError"), line
 
 
 def test_migrate_brings_a_new_database_to_the_latest_schema(tmp_path: Path) -> None:

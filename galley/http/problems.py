@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -15,6 +16,12 @@ from starlette.routing import Match
 from galley.audit import service as audit
 from galley.errors import PROBLEM_JSON, GalleyError, problem_body
 from galley.http.deps import origin_of
+from galley.outages import DatabaseUnavailable
+
+log = structlog.get_logger("galley.http")
+# PostgreSQL restarts, or fails over to a standby, in seconds to a minute: asked again
+# sooner, it would most likely still be down.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 _HTTP_CODES = {
     # FastAPI answers 400 for a body it cannot decode (bad UTF-8, JSON nested too deep).
@@ -94,6 +101,24 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database is down or does not answer (`galley.outages`): 503, to be retried, with
+    what the driver said in the log only."""
+    assert isinstance(exc, DatabaseUnavailable)
+    log.warning(
+        "database.unavailable", method=request.method, path=request.url.path, error=exc.reason
+    )
+    seconds = DATABASE_RETRY_AFTER_SECONDS
+    return problem_response(
+        request,
+        503,
+        "database-unavailable",
+        "Database unavailable",
+        f"The database does not answer; try again in {seconds} s.",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     """`("body", "lines", 1, "quantity")` → `lines[1].quantity`."""
     parts = list(loc)
@@ -113,3 +138,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DatabaseUnavailable, _database_unavailable)

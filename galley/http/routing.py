@@ -50,8 +50,9 @@ class GalleyRoute(APIRoute):
         if any(isinstance(d.dependency, Requires) for d in kwargs.get("dependencies") or ()):
             # Every protected route can answer these; the spec says so.
             kwargs["responses"] = {**problem_responses(401, 403), **(kwargs.get("responses") or {})}
-        # Every request spends from its caller's budget (galley.http.throttle).
-        kwargs["responses"] = {**problem_responses(429), **(kwargs.get("responses") or {})}
+        # Every request spends from its caller's budget (galley.http.throttle), and needs
+        # the database, which may not answer (galley.outages).
+        kwargs["responses"] = {**problem_responses(429, 503), **(kwargs.get("responses") or {})}
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
