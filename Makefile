@@ -11,6 +11,16 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
+# openapi-python-client, in a venv of its own: see tests/client-generator.txt.
+GENERATOR := $(VENV)/client-generator
+GENERATOR_STAMP := $(GENERATOR)/.installed-$(shell cksum tests/client-generator.txt | cut -d' ' -f1)
+
+$(GENERATOR_STAMP): tests/client-generator.txt | $(STAMP)
+	@test -x $(GENERATOR)/bin/python || $(PYTHON) -m venv $(GENERATOR)
+	@$(GENERATOR)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-r tests/client-generator.txt
+	@rm -f $(GENERATOR)/.installed-* && touch $@
+
 # Development keys from var/dev-keys.env, made on first use, unless keys are in the environment.
 DEV_KEYS = $(BIN)/galley dev-keys var/dev-keys.env && set -a && \
 	{ [ -n "$$GALLEY_JWT_KEYS$$GALLEY_DATA_KEYS" ] || . ./var/dev-keys.env; } && set +a
@@ -18,7 +28,7 @@ DEV_KEYS = $(BIN)/galley dev-keys var/dev-keys.env && set -a && \
 run: $(STAMP)
 	@$(DEV_KEYS) && $(BIN)/galley migrate && exec $(BIN)/galley serve --with-worker
 
-test: $(STAMP)
+test: $(STAMP) $(GENERATOR_STAMP)
 	$(BIN)/ruff check galley tests bench
 	$(BIN)/ruff format --check galley tests bench
 	$(BIN)/mypy

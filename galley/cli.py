@@ -10,10 +10,11 @@ import signal
 import ssl
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from galley import migrate as migrations
 from galley.audit import service as audit
@@ -21,7 +22,7 @@ from galley.config import Settings, SettingsError, load_settings, require_keys
 from galley.db import Database
 from galley.errors import GalleyError
 from galley.identity import service as identity
-from galley.identity.rules import ROLES
+from galley.identity.rules import KEY_ROLES, SCOPES
 from galley.identity.schemas import ApiKeyCreate
 from galley.outages import DatabaseUnavailable
 
@@ -233,25 +234,41 @@ async def _create_admin(settings: Settings, email: str, password: str) -> None:
 @api_keys.command("create")
 def create_api_key(
     name: Annotated[str, typer.Option(help="What the key is for.")],
-    role: Annotated[str, typer.Option(help="customer, staff, manager or admin.")],
+    role: Annotated[
+        str | None, typer.Option(help="staff, manager or admin; or give --scope instead.")
+    ] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="A permission the key restricted to scopes has (repeat for more)."),
+    ] = None,
 ) -> None:
-    """Create an API key and print its secret (shown only this once)."""
+    """Create an API key and print its secret (shown only this once). A key has a role or
+    scopes: a shop front end's key, for one, needs only --scope catalog:read --scope
+    orders:place. A key is never a customer."""
     settings = _migrated_settings()
-    if role not in ROLES:
-        typer.echo(f"galley: role must be one of {', '.join(ROLES)}", err=True)
-        raise typer.Exit(2)
-    typer.echo(asyncio.run(_create_key(settings, name, role)))
+    try:
+        new = ApiKeyCreate.model_validate({"name": name, "role": role, "scopes": scope})
+    except ValidationError as exc:
+        problems = "; ".join(_key_problem(error) for error in exc.errors())
+        typer.echo(f"galley: {problems}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(asyncio.run(_create_key(settings, new)))
 
 
-async def _create_key(settings: Settings, name: str, role: str) -> str:
+def _key_problem(error: Any) -> str:
+    field = error["loc"][0] if error["loc"] else None
+    if field == "role":
+        return f"role must be one of {', '.join(KEY_ROLES)} (a key is never a customer)"
+    if field == "scopes":
+        return f"each scope must be one of {', '.join(SCOPES)}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+async def _create_key(settings: Settings, new: ApiKeyCreate) -> str:
     database = Database(settings)
     try:
         async with database.transaction() as session:
-            _, secret = await identity.create_api_key(
-                session,
-                ApiKeyCreate(name=name, role=role),  # type: ignore[arg-type]
-                audit.CLI,
-            )
+            _, secret = await identity.create_api_key(session, new, audit.CLI)
     finally:
         await database.dispose()
     return secret

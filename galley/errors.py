@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from fastapi.openapi.constants import REF_PREFIX, REF_TEMPLATE
 from pydantic import BaseModel, Field
 
 PROBLEM_BASE = "https://galley.dev/problems/"
@@ -28,9 +29,15 @@ class Problem(BaseModel):
     status: int
     detail: str
     instance: str
-    request_id: str | None = None
-    errors: list[FieldError] | None = None
+    request_id: str | None = Field(default=None, description="On unexpected errors (500).")
     current_status: str | None = Field(default=None, description="On illegal transitions.")
+
+
+class ValidationProblem(Problem):
+    """RFC 9457 problem details of a request that is not valid (422), field by field."""
+
+    type: str = Field(examples=[PROBLEM_BASE + "validation-error"])
+    errors: list[FieldError]
 
 
 class GalleyError(Exception):
@@ -116,15 +123,32 @@ def problem_body(
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries for the problem statuses a route can answer."""
+    """OpenAPI `responses=` entries for the problem statuses a route can answer.
+
+    The schema sits under `application/problem+json`, the type the answer has; FastAPI's
+    `model` would put it under `application/json`. `problem_schemas` defines what they refer to.
+    """
     return {
         status: {
-            "model": Problem,
-            "content": {PROBLEM_JSON: {}},
+            "content": {PROBLEM_JSON: {"schema": {"$ref": REF_PREFIX + _schema_of(status)}}},
             "description": _DESCRIPTIONS[status],
         }
         for status in statuses
     }
+
+
+def problem_schemas() -> dict[str, Any]:
+    """The OpenAPI component schemas `problem_responses` refers to."""
+    schemas: dict[str, Any] = {}
+    for model in (Problem, ValidationProblem):
+        schema = model.model_json_schema(ref_template=REF_TEMPLATE, mode="serialization")
+        schemas |= schema.pop("$defs", {})
+        schemas[model.__name__] = schema
+    return schemas
+
+
+def _schema_of(status: int) -> str:
+    return (ValidationProblem if status == 422 else Problem).__name__
 
 
 _DESCRIPTIONS = {

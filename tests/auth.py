@@ -6,7 +6,7 @@ from galley.audit import service as audit
 from galley.config import load_settings
 from galley.db import Database
 from galley.identity import service
-from galley.identity.rules import Role
+from galley.identity.rules import KeyRole, Scope
 from galley.identity.schemas import ApiKeyCreate
 
 # A fixed signing key for the test run; never used outside tests.
@@ -16,13 +16,15 @@ TEST_DATA_KEYS = "data1:ZGF0YS1rZXktb25lLWRhdGEta2V5LW9uZS1kYXRhLWtleS0x"
 NEXT_DATA_KEY = "data2:ZGF0YS1rZXktdHdvLWRhdGEta2V5LXR3by1kYXRhLWtleS0yMg"
 
 
-async def api_key(database_url: str, role: Role = "admin") -> str:
+async def api_key(
+    database_url: str, role: KeyRole | None = "admin", *, scopes: list[Scope] | None = None
+) -> str:
+    """A key with `role`, or restricted to `scopes` when they are given."""
     database = Database(load_settings(database_url=database_url))
+    new = ApiKeyCreate(name=f"test {role or scopes}", role=None if scopes else role, scopes=scopes)
     try:
         async with database.transaction() as session:
-            _, secret = await service.create_api_key(
-                session, ApiKeyCreate(name=f"test {role}", role=role), audit.CLI
-            )
+            _, secret = await service.create_api_key(session, new, audit.CLI)
     finally:
         await database.dispose()
     return secret

@@ -255,8 +255,11 @@ class TestAPI5BrokenFunctionLevelAuthorization:
     ) -> None:
         await _shop(client)
         before = await shop.everything(client)
-        caller = _anonymous(client)
-        caller.headers.update(bearer(await api_key(database_url, role)))
+        if role == "customer":  # a key is never a customer: a customer's own log-in
+            caller = await _customer(client, "eve@example.com")
+        else:
+            caller = _anonymous(client)
+            caller.headers.update(bearer(await api_key(database_url, role)))
         for method, path, body in self.MANAGER_AND_ADMIN:
             response = await caller.request(method, path, json=body)
             assert response.status_code == 403, (method, path, response.text)

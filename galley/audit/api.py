@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BeforeValidator
 
 from galley.audit import service
 from galley.audit.models import AuditEvent
@@ -13,18 +11,7 @@ from galley.errors import problem_responses
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
 from galley.identity.access import requires
-
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
-
-
-def _rfc3339_only(value: object) -> object:
-    """Pydantic would also read `0.5` as a Unix time; the API speaks RFC 3339 with a zone."""
-    if isinstance(value, str) and not _RFC3339.fullmatch(value):
-        raise ValueError("must be an RFC 3339 time with a zone, such as 2026-11-21T10:15:00Z")
-    return value
-
-
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
+from galley.timestamps import Timestamp
 
 router = APIRouter(prefix="/v1", tags=["audit"], route_class=GalleyRoute)
 

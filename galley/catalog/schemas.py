@@ -21,7 +21,28 @@ MAX_UNITS = 1_000_000
 class Replenishment(BaseModel):
     """How a product is bought in: see docs/domain.md, "Replenishment"."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        # `_reorder_pair`, for the spec: both reorder fields, or neither.
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "properties": {
+                        "reorder_point": {"type": "null"},
+                        "reorder_quantity": {"type": "null"},
+                    }
+                },
+                {
+                    "properties": {
+                        "reorder_point": {"type": "integer"},
+                        "reorder_quantity": {"type": "integer"},
+                    },
+                    "required": ["reorder_point", "reorder_quantity"],
+                },
+            ]
+        },
+    )
 
     allow_backorder: bool = Field(
         default=True, description="Accept orders for more than is in stock."

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -22,9 +22,15 @@ _CURSOR = re.compile(r"k([0-9]{1,18})")
 AnySelect = Select[*tuple[Any, ...]]
 
 Limit = Annotated[int, Query(ge=1, le=200, description="Items per page (at most 200).")]
+# Empty is the first page, as absent is: a client that puts a `next_cursor` of null into
+# `?cursor=` as an empty string starts over rather than being refused.
 Cursor = Annotated[
     str | None,
-    Query(max_length=64, description="The `next_cursor` of the previous page."),
+    Query(
+        max_length=64,
+        description="The `next_cursor` of the previous page; absent or empty for the first page.",
+    ),
+    AfterValidator(lambda cursor: cursor or None),
 ]
 
 

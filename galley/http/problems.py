@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from galley.audit import service as audit
-from galley.errors import PROBLEM_JSON, GalleyError, problem_body
+from galley.errors import PROBLEM_JSON, GalleyError, problem_body, problem_schemas
 from galley.http.deps import origin_of
 from galley.outages import DatabaseUnavailable
 
@@ -139,3 +139,17 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
+    _document_problems(app)
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Put the problem schemas, which routes refer to in `responses=`, into the app's spec."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = generate()
+            spec.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]

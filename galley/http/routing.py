@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, Header, Request, Response
+from fastapi.dependencies.utils import get_flat_params
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,6 +55,10 @@ class GalleyRoute(APIRoute):
         # the database, which may not answer (galley.outages).
         kwargs["responses"] = {**problem_responses(429, 503), **(kwargs.get("responses") or {})}
         super().__init__(path, endpoint, **kwargs)
+        if get_flat_params(self.dependant) or self.body_field is not None:
+            # Where FastAPI would document its own 422 body, which galley.http.problems
+            # answers as a validation problem instead.
+            self.responses = {**problem_responses(422), **self.responses}
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()

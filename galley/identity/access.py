@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import structlog
 from fastapi import Depends, Request, Security
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +28,7 @@ from galley.identity.credentials import (
     read_access_token,
 )
 from galley.identity.errors import Forbidden, NotAuthenticated
-from galley.identity.models import ApiKey
+from galley.identity.models import ApiKey, User
 
 log = structlog.get_logger("galley.identity")
 
@@ -41,12 +41,22 @@ _LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 @dataclass(frozen=True)
 class Principal:
+    """Who calls. A user has a role; an API key has a role of staff or above, or only
+    its `scopes` (a restricted key)."""
+
     kind: Literal["user", "api_key", "anonymous"]
     id: int | None
     role: rules.Role | None
+    scopes: frozenset[str] | None = None
 
     def may(self, permission: str) -> bool:
+        if self.scopes is not None:
+            return permission in self.scopes
         return self.role is not None and rules.may(self.role, permission)
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        return frozenset(p for p in rules.SCOPES if self.may(p))
 
     @property
     def actor(self) -> str:
@@ -91,9 +101,22 @@ async def current_principal(
             claims = read_access_token(token, _settings(request).signing_keys)
         except InvalidToken:
             raise NotAuthenticated("The token is invalid or expired.") from None
-        principal = Principal("user", claims.user_id, claims.role)
+        principal = await _user_principal(request, claims.user_id)
     request.state.actor = principal.actor
     return principal
+
+
+_USER_NOW = select(User.role, User.disabled).where(User.id == bindparam("user_id"))
+
+
+async def _user_principal(request: Request, user_id: int) -> Principal:
+    """The user as the account stands now, not as when the token was issued: a changed
+    role or a disabled account takes effect on the very next request."""
+    session: AsyncSession = request.state.session
+    found = (await session.execute(_USER_NOW, {"user_id": user_id})).first()
+    if found is None or found.disabled:
+        raise NotAuthenticated("The account is disabled or no longer exists.")
+    return Principal("user", user_id, found.role)
 
 
 async def _api_key_principal(request: Request, secret: str) -> Principal:
@@ -110,7 +133,8 @@ async def _api_key_principal(request: Request, secret: str) -> Principal:
         raise NotAuthenticated("The API key is unknown, expired or revoked.")
     if key.last_used_at is None or key.last_used_at < now - _LAST_USED_RESOLUTION:
         await _note_use(request, key.id, now)
-    return Principal("api_key", key.id, key.role)  # type: ignore[arg-type]
+    scopes = None if key.scopes is None else frozenset(key.scopes)
+    return Principal("api_key", key.id, key.role, scopes)  # type: ignore[arg-type]
 
 
 async def _note_use(request: Request, key_id: int, now: dt.datetime) -> None:

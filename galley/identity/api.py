@@ -35,6 +35,8 @@ auth = APIRouter(prefix="/v1/auth", tags=["auth"], route_class=GalleyRoute)
 accounts = APIRouter(prefix="/v1", tags=["accounts"], route_class=GalleyRoute)
 
 _FORM = "application/x-www-form-urlencoded"
+# The form is read into Credentials, so its fields have the same rules.
+_FORM_FIELDS = Credentials.model_json_schema()["properties"]
 
 
 def user_view(session: AsyncSession, user: User) -> UserOut:
@@ -82,8 +84,8 @@ async def _credentials(request: Request) -> Credentials:
                         "type": "object",
                         "required": ["username", "password"],
                         "properties": {
-                            "username": {"type": "string"},
-                            "password": {"type": "string"},
+                            "username": _FORM_FIELDS["email"],
+                            "password": _FORM_FIELDS["password"],
                         },
                     }
                 },
@@ -168,7 +170,8 @@ async def register(
     responses=problem_responses(401),
 )
 async def me(principal: CurrentPrincipal, session: Session) -> Me:
-    me = Me(kind=principal.kind, id=str(principal.id), role=principal.role)
+    scopes = None if principal.scopes is None else sorted(principal.scopes)
+    me = Me(kind=principal.kind, id=str(principal.id), role=principal.role, scopes=scopes)
     if principal.kind == "user" and principal.id is not None:
         found = service.account(session, await session.get_one(User, principal.id))
         me = me.model_copy(update={"email": found.email, "name": found.name, "phone": found.phone})
@@ -234,9 +237,9 @@ async def change_user(
     summary="A key for an integration; its secret is shown once",
 )
 async def create_api_key(
-    body: ApiKeyCreate, session: Session, origin: RequestOrigin
+    body: ApiKeyCreate, session: Session, origin: RequestOrigin, principal: CurrentPrincipal
 ) -> ApiKeyCreated:
-    key, secret = await service.create_api_key(session, body, origin)
+    key, secret = await service.create_api_key(session, body, origin, grantor=principal.permissions)
     return ApiKeyCreated(**key_view(key).model_dump(), secret=secret)
 
 

@@ -88,3 +88,14 @@ class OwnAccountLocked(Conflict):
 
     def __init__(self) -> None:
         super().__init__("You cannot change your own role or disable yourself; ask another admin.")
+
+
+class KeyBeyondGrantor(GalleyError):
+    status, code, title = 403, "key-beyond-grantor", "More than its maker may do"
+    audit_kind = "permission.denied"
+
+    def __init__(self, permissions: list[str]) -> None:
+        super().__init__(
+            f"A key never gets a permission its maker does not hold: {', '.join(permissions)}.",
+            permissions=permissions,
+        )

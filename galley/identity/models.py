@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from galley.db import Base, BigId, UTCDateTime, utcnow
-from galley.identity.rules import ROLES
+from galley.identity.rules import KEY_ROLES, ROLES
 
 _ROLE_LIST = ", ".join(f"'{r}'" for r in ROLES)
+_KEY_ROLE_LIST = ", ".join(f"'{r}'" for r in KEY_ROLES)
 
 
 class User(Base):
@@ -46,14 +47,23 @@ class RefreshToken(Base):
 
 
 class ApiKey(Base):
-    """An integration's key: only a hash and a short prefix of the secret are kept."""
+    """An integration's key: only a hash and a short prefix of the secret are kept.
+
+    It has a role of staff or above, or a list of scopes (`rules.KEY_ROLES`, `rules.SCOPES`)."""
 
     __tablename__ = "api_keys"
-    __table_args__ = (CheckConstraint(f"role IN ({_ROLE_LIST})", name="known_role"),)
+    __table_args__ = (
+        CheckConstraint(
+            f"(role IN ({_KEY_ROLE_LIST}) AND scopes IS NULL)"
+            " OR (role IS NULL AND scopes IS NOT NULL)",
+            name="role_or_scopes",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(20))
+    role: Mapped[str | None] = mapped_column(String(20))
+    scopes: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
     prefix: Mapped[str] = mapped_column(String(20))
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -20,6 +20,7 @@ from galley.identity.errors import (
     EmailTaken,
     InvalidCredentials,
     InvalidRefreshToken,
+    KeyBeyondGrantor,
     OwnAccountLocked,
     RefreshTokenReused,
     UserNotFound,
@@ -163,8 +164,9 @@ async def find_user(session: AsyncSession, user_id: str, *, for_update: bool = F
 async def change_user(
     session: AsyncSession, user: User, change: UserChange, origin: Origin
 ) -> User:
-    """Change a role or disable an account. A disabled account's refresh tokens are revoked
-    at once; its access tokens lapse within GALLEY_ACCESS_TOKEN_MINUTES."""
+    """Change a role or disable an account. Both count from the account's next request
+    (`access.current_principal` reads the account each time); a disabled account's refresh
+    tokens are revoked at once."""
     if origin.actor == f"user:{user.id}":
         raise OwnAccountLocked()
     changed: dict[str, dict[str, object]] = {}
@@ -230,9 +232,18 @@ async def _issue(session: AsyncSession, user: User, family: str, settings: Setti
 
 
 async def create_api_key(
-    session: AsyncSession, new: ApiKeyCreate, origin: Origin
+    session: AsyncSession,
+    new: ApiKeyCreate,
+    origin: Origin,
+    *,
+    grantor: frozenset[str] = frozenset(rules.SCOPES),
 ) -> tuple[ApiKey, str]:
-    """The key and its secret, which is never stored and never shown again."""
+    """The key and its secret, which is never stored and never shown again. `grantor` is
+    what its maker may do (everything, from the command line): the key gets no more."""
+    scopes = None if new.scopes is None else sorted(set(new.scopes))
+    beyond = rules.beyond(grantor, rules.key_permissions(new.role, scopes))
+    if beyond:
+        raise KeyBeyondGrantor(beyond)
     secret = credentials.opaque_secret(credentials.API_KEY_PREFIX)
     key = await insert_row(
         session,
@@ -240,6 +251,7 @@ async def create_api_key(
         {
             "name": new.name,
             "role": new.role,
+            "scopes": scopes,
             "prefix": secret[: len(credentials.API_KEY_PREFIX) + 4],
             "secret_hash": credentials.digest(secret),
             "created_at": utcnow(),
@@ -252,7 +264,7 @@ async def create_api_key(
         "api_key.created",
         subject=f"api_key:{key.id}",
         name=key.name,
-        role=key.role,
+        **({"role": key.role} if key.scopes is None else {"scopes": key.scopes}),
     )
     return key, secret
 

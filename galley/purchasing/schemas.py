@@ -6,12 +6,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from galley.catalog.schemas import MAX_UNITS, SKU_PATTERN, TEXT_PATTERN
+from galley.identity.schemas import EMAIL_PATTERN, SPACES
 from galley.inventory.schemas import CODE_PATTERN
 from galley.money import Money, Price
 from galley.purchasing.rules import POStatus
 
-EMAIL_PATTERN = r"^[^@\s\x00]{1,64}@[^@\s\x00]{1,255}$"
-URL_PATTERN = r"^https?://[^\s\x00]{1,2000}$"
+URL_PATTERN = rf"^https?://[^{SPACES}\x00]{{1,2000}}$"
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 
 

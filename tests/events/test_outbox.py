@@ -159,7 +159,7 @@ async def test_the_stream_pages_by_event_id_and_filters_by_type(
     assert unknown.status_code == 422
 
 
-@pytest.mark.parametrize("role", ["customer", "staff", "manager"])
+@pytest.mark.parametrize("role", ["staff", "manager"])
 async def test_only_administrators_read_the_stream(
     client: httpx.AsyncClient, database_url: str, role: Any
 ) -> None:

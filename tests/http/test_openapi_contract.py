@@ -1,4 +1,5 @@
-"""schemathesis over /openapi.json against a real server: no 5xx, every answer matches the spec."""
+"""schemathesis over /openapi.json against a real server: every check on positive and negative
+data, so no 5xx, every answer matches the spec and every request the spec rules out is refused."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
 
 from galley.app import create_app
 from galley.config import load_settings
@@ -58,16 +60,27 @@ def _seed(base: str, headers: dict[str, str]) -> None:
         http.post("/v1/orders", json={"location": "K", "lines": [{"sku": "TEA", "quantity": 1}]})
 
 
-# Schema-valid is not always acceptable: an unknown SKU on an order line, a price in
-# another currency than the shop's, a cursor this API never gave out are all 422.
-# Every other check runs, including that schema-invalid data is rejected.
-BUSINESS_RULES_APPLY = schemathesis.checks.positive_data_acceptance
+# Every check (`--checks all`) but one, on data the spec allows and on data it rules out;
+# the examples per operation are bounded, so the whole run stays within a few minutes.
+#
+# The one: positive_data_acceptance wants every schema-valid request taken, but under the
+# API conventions (validation is 422) a request naming what does not exist, or breaking a
+# rule of the current state or settings, is a 422 however well formed: an unknown SKU,
+# location, supplier or event, a price in another currency than the shop's, a cursor this
+# API never gave out, a common password, a webhook URL that is not https or leads inside
+# the network. And JSON Schema's "integer" takes 12.0, which money and quantities refuse
+# on purpose (galley/money.py). What else it found is fixed, and
+# tests/http/test_openapi_spec.py keeps it fixed.
+schema.config.checks.update(
+    included_check_names=["all"], excluded_check_names=["positive_data_acceptance"]
+)
+schema.config.generation.update(modes=list(GenerationMode), max_examples=30)
 
 
 # The live stream never ends, so no generated request can wait for its answer;
 # tests/orders/test_fulfilment_stream.py covers it, also its refusals.
 @schema.exclude(path="/v1/fulfilment/stream").parametrize()
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_answers_as_documented(
     case: schemathesis.Case, base_url: tuple[str, dict[str, str]]
 ) -> None:
@@ -76,4 +89,4 @@ def test_every_operation_answers_as_documented(
         # A generated key repeats across different bodies, which is rightly a 422;
         # key reuse has tests of its own.
         case.headers["Idempotency-Key"] = uuid.uuid4().hex
-    case.call_and_validate(base_url=base, headers=headers, excluded_checks=[BUSINESS_RULES_APPLY])
+    case.call_and_validate(base_url=base, headers=headers)

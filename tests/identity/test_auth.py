@@ -56,6 +56,7 @@ async def test_a_customer_signs_up_logs_in_and_sees_who_they_are(
         "kind": "user",
         "id": "x",
         "role": "customer",
+        "scopes": None,
         "email": "ada@example.com",
         "name": "Ada Lovelace",
         "phone": "+44 20 7946 0958",

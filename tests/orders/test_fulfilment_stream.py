@@ -211,7 +211,7 @@ async def test_the_stream_needs_staff_and_a_known_location(
     client: httpx.AsyncClient, database_url: str
 ) -> None:
     await client.post("/v1/locations", json={"code": "KITCHEN", "name": "Kitchen"})
-    customer = bearer(await api_key(database_url, "customer"))
+    customer = bearer(await api_key(database_url, scopes=["catalog:read", "orders:place"]))
     path = "/v1/fulfilment/stream"
     assert (
         await client.get(path, params={"location": "KITCHEN"}, headers=customer)

@@ -279,7 +279,7 @@ async def test_a_limit_outside_1_to_200_or_a_foreign_cursor_is_422(
 
     for limit in ("201", "0", "-1", "ten", ""):
         assert fields(await client.get(path, params={"limit": limit})) == ["limit"], limit
-    for cursor in ("nope", "", "x" * 65):
+    for cursor in ("nope", "x" * 65):
         assert fields(await client.get(path, params={"cursor": cursor})) == ["cursor"], cursor
     for limit in (1, 200):
         assert (await client.get(path, params={"limit": limit})).status_code == 200
