@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from iso4217 import Currency
 from pydantic import BaseModel, ConfigDict, Field
 
 from galley.errors import FieldError, InvalidRequest
@@ -34,16 +35,29 @@ def require_currency(money: Money, shop_currency: str, field: str) -> None:
         )
 
 
-# ISO 4217 currencies whose minor unit is not a hundredth.
-_ZERO_DECIMALS = ["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF"]
-_ZERO_DECIMALS += ["UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"]
-_DECIMALS = dict.fromkeys(_ZERO_DECIMALS, 0) | dict.fromkeys(
-    ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3
-)
+def minor_units(currency: str) -> int:
+    """How many digits of `currency`'s amounts follow the point, from ISO 4217's own table
+    (JPY 0, EUR 2, KWD 3, CLF 4): what an integer amount of minor units means.
+
+    Only codes in use are known; withdrawn ones (DEM, HRK) are not. A code without minor
+    units (gold, special drawing rights, the testing code XTS) is refused: nothing is
+    priced in it."""
+    try:
+        exponent = Currency(currency).exponent
+    except ValueError:
+        raise ValueError(
+            f"{currency!r} is no ISO 4217 currency in use: give a code such as EUR"
+        ) from None
+    if exponent is None:
+        raise ValueError(
+            f"{currency} has no minor unit in ISO 4217 (a metal, a fund or a test code): "
+            "prices cannot be kept in it"
+        )
+    return exponent
 
 
 def shown(amount: int, currency: str) -> str:
     """An amount for people to read: `1250, "EUR"` is "12.50 EUR", `500, "JPY"` "500 JPY"."""
-    decimals = _DECIMALS.get(currency, 2)
+    decimals = minor_units(currency)
     whole, part = divmod(amount, 10**decimals)
     return f"{whole}.{part:0{decimals}d} {currency}" if decimals else f"{whole} {currency}"
