@@ -140,6 +140,8 @@ def main() -> None:
         context = scenarios.Context(data, run_id, url, load, options.warmup)
         references = _pgbench(url, options, load)
         galley, sold = _galley_runs(url, options, context, the_shop)
+        # Before the counting pass adds logs of its own.
+        logged = servers.logged_events(data)
         references += _bare(options, context)
         _step("counting statements per request (through a counting proxy, one API process)")
         counted = count_statements(url, options.count_seconds, context)
@@ -152,6 +154,7 @@ def main() -> None:
         "scenarios": galley,
         "references": references,
         "statements": counted,
+        "logged": logged,
         "total_seconds": round(time.monotonic() - started),
     }
     results["ratios"] = report.ratios(results)
@@ -159,6 +162,7 @@ def main() -> None:
     data_file, picture = report.write(results, options.results, stem)
     print(report.table(results))
     print(f"\nS5: {sold['counts']}; problems: {sold['problems'] or 'none'}")
+    print(f"logged by Galley (warnings and errors): {logged or 'nothing'}")
     print(f"results: {data_file} and {picture}; {results['total_seconds']} s in all")
 
 

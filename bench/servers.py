@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -24,7 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 GALLEY_ENV = {
     "GALLEY_JWT_KEYS": TEST_JWT_KEYS,
     "GALLEY_DATA_KEYS": TEST_DATA_KEYS,
+    # Warnings and errors only, as JSON lines, counted by `logged_events` afterwards.
     "GALLEY_LOG_LEVEL": "WARNING",
+    "GALLEY_LOG_FORMAT": "json",
     "GALLEY_RATE_LIMIT_REQUESTS": "100000000/minute",
     "GALLEY_RATE_LIMIT_ORDERS": "100000000/minute",
     # Tokens must outlive the run.
@@ -36,6 +40,22 @@ GALLEY_ENV = {
 class Server:
     base: str
     roles: dict[int, str]
+
+
+def logged_events(logs: Path) -> dict[str, int]:
+    """How often each event was logged by the Galley processes whose logs are in `logs`
+    (`database.unavailable`, …), by level; lines that are not JSON count as `other`."""
+    counts: Counter[str] = Counter()
+    for log in sorted(logs.glob("serve-*.log")) + sorted(logs.glob("worker-*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                counts["other"] += bool(line.strip())
+                continue
+            if isinstance(entry, dict):
+                counts[f"{entry.get('level', '?')} {entry.get('event', '?')}"] += 1
+    return dict(counts.most_common())
 
 
 def galley_environment(database_url: str) -> dict[str, str]:
