@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level, settings.log_format)
     database = Database(settings)
     throttle = Throttle.from_settings(settings)
-    broker = BrokerCheck(settings.broker_url) if settings.broker_url else None
+    broker = BrokerCheck(settings.broker_url.get_secret_value()) if settings.broker_url else None
     feed = FulfilmentFeed(
         database,
         poll_seconds=settings.events_poll_seconds,
@@ -117,20 +117,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # The last added runs first.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    if settings.allowed_origins:
+    if settings.cors_origins:
         # Inside RequestContext, so preflight answers carry the request id and security
         # headers too; outside BodyLimit, so a browser can read its 413.
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=settings.allowed_origins,
+            allow_origins=settings.cors_origins,
             allow_methods=CORS_METHODS,
             allow_headers=CORS_REQUEST_HEADERS,
             expose_headers=CORS_EXPOSED_HEADERS,
         )
     app.add_middleware(RequestContext)
-    if settings.proxy_networks:
+    if settings.trusted_proxies:
         # Outermost, so everything inside (HSTS, rate limits) sees the real client and
         # scheme. Here rather than in `galley serve`, so the app behaves the same in tests
         # and under any server; `galley serve` leaves uvicorn's own handling off.
-        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.proxy_networks)
+        app.add_middleware(
+            ProxyHeadersMiddleware,
+            trusted_hosts=[str(network) for network in settings.trusted_proxies],
+        )
     return app

@@ -9,22 +9,29 @@ import secrets
 import signal
 import ssl
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import structlog
 import typer
 import uvicorn
 from pydantic import ValidationError
 
 from galley import migrate as migrations
 from galley.audit import service as audit
-from galley.config import Settings, SettingsError, load_settings, require_keys
+from galley.config import Settings, SettingsError, load_settings, require_keys, unknown_settings
+from galley.config_values import database_at
 from galley.db import Database
 from galley.errors import GalleyError
 from galley.identity import service as identity
 from galley.identity.rules import KEY_ROLES, SCOPES
 from galley.identity.schemas import ApiKeyCreate
-from galley.outages import DatabaseUnavailable
+from galley.logs import configure_logging
+from galley.outages import refusal
+
+log = structlog.get_logger("galley.cli")
 
 app = typer.Typer(
     help="Galley: order, inventory and fulfilment backend.",
@@ -35,11 +42,36 @@ app = typer.Typer(
 
 
 def _settings() -> Settings:
+    """The settings, with a warning for each `GALLEY_*` name that is no setting."""
     try:
-        return load_settings()
+        settings = load_settings()
     except SettingsError as exc:
         typer.echo(f"galley: {exc}", err=True)
         raise typer.Exit(2) from None
+    configure_logging(settings.log_level, settings.log_format)
+    for unknown in unknown_settings():
+        log.warning(
+            "settings.unknown",
+            setting=unknown.name,
+            source=unknown.source,
+            did_you_mean=unknown.suggestion,
+        )
+    return settings
+
+
+@contextmanager
+def _using_database(settings: Settings) -> Iterator[None]:
+    """A database that does not answer, does not exist or refuses the role is said in one
+    line naming it, not in a trace."""
+    try:
+        yield
+    except Exception as error:
+        cause = refusal(error)
+        if cause is None:
+            raise
+        where = database_at(settings.database_url)
+        typer.echo(f"galley: cannot use database {where}: {cause}", err=True)
+        raise typer.Exit(1) from None
 
 
 def _migrated_settings(*keys: Literal["jwt_keys", "data_keys"]) -> Settings:
@@ -51,11 +83,8 @@ def _migrated_settings(*keys: Literal["jwt_keys", "data_keys"]) -> Settings:
     except SettingsError as exc:
         typer.echo(f"galley: {exc}", err=True)
         raise typer.Exit(2) from None
-    try:
+    with _using_database(settings):
         at, head = asyncio.run(migrations.current(settings)), migrations.head(settings)
-    except DatabaseUnavailable as exc:
-        typer.echo(f"galley: the database does not answer ({exc.reason}).", err=True)
-        raise typer.Exit(1) from None
     if at != head:
         typer.echo(
             f"galley: the database is at migration {at or 'none'}, the code needs {head}: "
@@ -84,7 +113,8 @@ def serve(
 ) -> None:
     """Serve the HTTP API. Refuses to start while migrations are pending."""
     _check_tls(ssl_certfile, ssl_keyfile)
-    _migrated_settings("jwt_keys", "data_keys")
+    settings = _migrated_settings("jwt_keys", "data_keys")
+    typer.echo(f"galley: serving database {database_at(settings.database_url)}")
     if with_worker:
         # The app is built by each server process from the environment.
         os.environ["GALLEY_WITH_WORKER"] = "true"
@@ -133,9 +163,7 @@ def worker() -> None:
 
 async def _work(settings: Settings) -> None:
     from galley.events.worker import run_until_stopped
-    from galley.logs import configure_logging
 
-    configure_logging(settings.log_level, settings.log_format)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
@@ -147,7 +175,12 @@ async def _work(settings: Settings) -> None:
 def migrate() -> None:
     """Bring the database schema up to date."""
     settings = _settings()
-    migrations.upgrade(settings)
+    typer.echo(f"galley: migrating database {database_at(settings.database_url)}")
+    with _using_database(settings):
+        # Asked first through Galley's own engine, with its timeouts and its words for a
+        # database that cannot be used.
+        asyncio.run(migrations.current(settings))
+        migrations.upgrade(settings)
     typer.echo(f"galley: database is at migration {migrations.head(settings)}")
 
 
@@ -325,7 +358,8 @@ def list_dead_letters(
 
     settings = _settings()
     try:
-        found = asyncio.run(dead_letters.listed(settings, consumer, limit=limit))
+        with _using_database(settings):
+            found = asyncio.run(dead_letters.listed(settings, consumer, limit=limit))
     except dead_letters.DeadLettersUnavailable as exc:
         typer.echo(f"galley: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -351,7 +385,8 @@ def retry_dead_letters(
 
     settings = _settings()
     try:
-        said = asyncio.run(dead_letters.retried(settings, consumer, event_id=id))
+        with _using_database(settings):
+            said = asyncio.run(dead_letters.retried(settings, consumer, event_id=id))
     except dead_letters.DeadLettersUnavailable as exc:
         typer.echo(f"galley: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -1,44 +1,60 @@
-"""The one settings object, read from `GALLEY_*` environment variables and `.env`."""
+"""The one settings object, read from `GALLEY_*` environment variables and `.env`.
+
+Each value is parsed once, when the settings are read, into the type it is used as
+(`galley.config_values`): the database URL as the engine's URL, networks, origins, key
+rings, rates and delays. Secrets are held so that `repr`, `str`, `model_dump()` and log
+lines show them masked: the key rings as their kids, URLs without their passwords.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import ipaddress
-import math
+import difflib
+import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
-from urllib.parse import unquote, urlsplit
+from pathlib import Path
+from typing import Literal, NamedTuple
 
-from limits import RateLimitItem, parse_many
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-_DRIVERS = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-# A DNS name or an IP literal (urlsplit drops an IPv6 literal's brackets).
-_ORIGIN_HOST = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*|[0-9a-f:.]+")
-
-_RATES = (
-    "rate_limit_login_failures",
-    "rate_limit_signups",
-    "rate_limit_requests",
-    "rate_limit_orders",
+from dotenv import dotenv_values
+from pydantic import (
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
 )
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import make_url
+
+from galley.config_values import (
+    BrokerUrl,
+    DatabaseUrl,
+    KeyRing,
+    Keys,
+    Networks,
+    Origins,
+    Rate,
+    RedisUrl,
+    Schedule,
+    SecretUrl,
+    SmtpUrl,
+    parse_rate,
+)
+from galley.money import minor_units
+
+# The test suite's own variables (where its PostgreSQL, Redis and RabbitMQ are), no settings.
+_NOT_SETTINGS = "GALLEY_TEST_"
 
 
 class Settings(BaseSettings):
+    # Values are read as written, never as JSON: lists are comma-separated.
     model_config = SettingsConfigDict(
-        env_prefix="GALLEY_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="GALLEY_", env_file=".env", extra="ignore", frozen=True, enable_decoding=False
     )
 
-    # The embedded default needs no server; production points this at PostgreSQL.
-    database_url: str = "sqlite+aiosqlite:///./var/galley.db"
+    # The embedded default needs no server; production points this at PostgreSQL
+    # (postgresql://user:password@host:5432/name).
+    database_url: DatabaseUrl = make_url("sqlite+aiosqlite:///./var/galley.db")
     # Prices and totals are in one shop currency; a mixed-currency order has no total.
     currency: str = "EUR"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -72,11 +88,11 @@ class Settings(BaseSettings):
     purchasing_batch_seconds: float = Field(default=0, ge=0, le=86_400)
     # Keys that sign access tokens, "kid:secret,kid:secret" (secrets base64url, 32+ bytes).
     # The first signs; all verify, so a new key goes first and the old one stays a while.
-    jwt_keys: str = ""
+    jwt_keys: Keys = KeyRing(())
     # Keys that seal personal data at rest, "kid:secret,…" like the JWT keys (each its own
     # secret). The first seals; all open, so a new key goes first and `galley keys rotate`
     # re-seals the rows before the old key is dropped.
-    data_keys: str = ""
+    data_keys: Keys = KeyRing(())
     # Short-lived, so a revoked user or changed role is locked out within minutes.
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
@@ -94,7 +110,7 @@ class Settings(BaseSettings):
     # events to it and each consumer takes them from a queue of its own there, in any
     # number of workers. Empty hands events to the consumers in-process, still through the
     # outbox, so one machine needs no broker and loses nothing.
-    broker_url: str = ""
+    broker_url: BrokerUrl = SecretUrl("")
     # How many times a consumer tries an event before it sets it aside as a dead letter
     # (in RabbitMQ, or the database without a broker): enough to ride out a restart of
     # whatever the consumer calls, few enough that an event that can never succeed stops
@@ -114,7 +130,7 @@ class Settings(BaseSettings):
     # is queued), each spread by up to a fifth either way so that an endpoint back from
     # an outage is not hit by all its retries at once. The default spans about 27 hours:
     # a receiver down overnight still gets everything.
-    webhooks_retry_schedule: str = "0,5,300,1800,7200,18000,36000,36000"
+    webhooks_retry_schedule: Schedule = [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
     # An endpoint that has answered nothing but failures for this long is disabled
     # (seconds, or an ISO 8601 duration such as P5D): long enough to outlast a weekend,
     # short enough not to keep knocking on a receiver that is gone.
@@ -126,7 +142,7 @@ class Settings(BaseSettings):
     # (STARTTLS when the server offers it), smtp+starttls:// (STARTTLS required) or
     # smtps://host:465 (TLS from the start). Empty e-mails nothing: a purchase order for a
     # supplier with an e-mail address then shows its e-mail as skipped.
-    smtp_url: str = ""
+    smtp_url: SmtpUrl = None
     # The sender of those e-mails, such as "Galley <purchasing@shop.example>"; required
     # with GALLEY_SMTP_URL, since a mail server refuses or mis-files mail from nobody.
     smtp_from: str = ""
@@ -140,33 +156,33 @@ class Settings(BaseSettings):
     # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: IPs or CIDR
     # networks, comma-separated. Empty trusts none, because from anyone else those headers
     # are forged at will: a fake client address (dodging its rate limit) or a fake https.
-    trusted_proxies: str = ""
+    trusted_proxies: Networks = []
     # Origins (scheme://host[:port]) of the browser front-ends that may call the API, exact
     # and comma-separated. Empty sends no CORS headers: scripts on other sites, including
     # any page a shop's staff happens to open, cannot read the API through their browsers.
-    cors_origins: str = ""
+    cors_origins: Origins = []
 
     # Where rate-limit budgets are kept when several API processes must share them
     # (redis:// or rediss://). Empty keeps each process's budgets in its own memory, which
     # is right for one process and lets N processes allow N times each budget.
-    redis_url: str = ""
+    redis_url: RedisUrl = SecretUrl("")
     # Every key Galley writes to Redis starts with this, so several deployments (or test
     # runs) can share one server without spending each other's budgets.
     redis_key_prefix: str = Field(default="galley", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     # Rate limits are "N/period": "10/minute", "5/15 minutes", "100/day".
     # Failed log-ins per account and client address: someone who mistypes stays well
     # below 5; a guesser gets at most 480 tries a day at one account from one address.
-    rate_limit_login_failures: str = "5/15 minutes"
+    rate_limit_login_failures: Rate = parse_rate("5/15 minutes")
     # Sign-ups per client address: a household or an office behind one address signs up
     # a few people an hour; a script creating accounts in bulk stops at 10.
-    rate_limit_signups: str = "10/hour"
+    rate_limit_signups: Rate = parse_rate("10/hour")
     # Requests per API key or user (anonymous callers per client address): 20 a second,
     # sustained, is more than a person or an ordinary integration needs; a runaway loop
     # or a scraper is cut off.
-    rate_limit_requests: str = "1200/minute"
+    rate_limit_requests: Rate = parse_rate("1200/minute")
     # Orders per customer account: nobody places more than 10 in a minute by hand; a bot
     # buying up scarce stock would.
-    rate_limit_orders: str = "10/minute"
+    rate_limit_orders: Rate = parse_rate("10/minute")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -176,36 +192,7 @@ class Settings(BaseSettings):
     @field_validator("currency")
     @classmethod
     def _iso_currency(cls, value: str) -> str:
-        if not _CURRENCY.match(value):
-            raise ValueError("must be an ISO 4217 code such as EUR")
-        return value
-
-    @field_validator("database_url")
-    @classmethod
-    def _supported_driver(cls, value: str) -> str:
-        if not value.startswith(_DRIVERS):
-            raise ValueError("must start with " + " or ".join(_DRIVERS))
-        return value
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis_scheme(cls, value: str) -> str:
-        if value and not value.startswith(("redis://", "rediss://")):
-            raise ValueError("must start with redis:// or rediss://, or be empty")
-        return value
-
-    @field_validator("broker_url")
-    @classmethod
-    def _amqp_url(cls, value: str) -> str:
-        if value:
-            check_broker_url(value)
-        return value
-
-    @field_validator("smtp_url")
-    @classmethod
-    def _smtp_url(cls, value: str) -> str:
-        if value:
-            parse_smtp_url(value)
+        minor_units(value)
         return value
 
     @model_validator(mode="after")
@@ -222,196 +209,13 @@ class Settings(BaseSettings):
             return float(value)
         return value
 
-    @field_validator(
-        *_RATES,
-        "jwt_keys",
-        "data_keys",
-        "trusted_proxies",
-        "cors_origins",
-        "webhooks_retry_schedule",
-    )
-    @classmethod
-    def _parses(cls, value: str, info: ValidationInfo) -> str:
-        """Kept as written; checked here by the parser that reads it where it is used."""
-        _PARSERS[str(info.field_name)](value)
-        return value
-
     @property
     def signing_keys(self) -> list[tuple[str, bytes]]:
-        return parse_keys(self.jwt_keys)
+        return list(self.jwt_keys.get_secret_value())
 
     @property
     def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
-    @property
-    def proxy_networks(self) -> list[str]:
-        return [str(network) for network in parse_networks(self.trusted_proxies)]
-
-    @property
-    def allowed_origins(self) -> list[str]:
-        return parse_origins(self.cors_origins)
-
-    @property
-    def smtp_server(self) -> SmtpServer | None:
-        return parse_smtp_url(self.smtp_url) if self.smtp_url else None
-
-    @property
-    def webhook_retry_delays(self) -> list[float]:
-        return parse_schedule(self.webhooks_retry_schedule)
-
-
-def parse_keys(value: str) -> list[tuple[str, bytes]]:
-    """`kid:secret` pairs, comma-separated; each secret base64url of at least 32 bytes."""
-    keys = []
-    for item in filter(None, (part.strip() for part in value.split(","))):
-        kid, _, secret = item.partition(":")
-        try:
-            raw = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
-        except (ValueError, binascii.Error):
-            raise ValueError(f"key {kid!r} is not base64url") from None
-        if not re.fullmatch(r"[A-Za-z0-9._-]{1,40}", kid) or len(raw) < 32:
-            raise ValueError("each key is kid:secret with a secret of 32 or more bytes")
-        keys.append((kid, raw))
-    return keys
-
-
-def parse_networks(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    """IP addresses or CIDR networks, comma-separated; a lone address is a network of one."""
-    networks = []
-    for item in filter(None, (part.strip() for part in value.split(","))):
-        try:
-            networks.append(ipaddress.ip_network(item))
-        except ValueError:
-            raise ValueError(
-                f"{item!r} is not an IP address or network such as 10.0.0.0/8"
-            ) from None
-    return networks
-
-
-def parse_origins(value: str) -> list[str]:
-    """Exact origins, comma-separated, each `scheme://host[:port]` as a browser sends it.
-
-    A wildcard is refused: the list says which sites' scripts may read the API's answers
-    through a visitor's browser, and `*` would say every site's may.
-    """
-    origins = []
-    for item in filter(None, (part.strip() for part in value.split(","))):
-        parts = urlsplit(item)
-        try:
-            port = parts.port
-        except ValueError:
-            port = -1
-        if (
-            parts.scheme not in _DEFAULT_PORTS
-            or not parts.hostname
-            or not _ORIGIN_HOST.fullmatch(parts.hostname)
-            or parts.username is not None
-            or (parts.path, parts.query, parts.fragment) != ("", "", "")
-            or item.endswith(("?", "#"))
-            or port == -1
-        ):
-            raise ValueError(
-                f"{item!r} is not an origin such as https://shop.example.com "
-                "(scheme://host[:port]; no path, no *)"
-            )
-        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        # Browsers leave the default port out of the Origin header they send.
-        if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
-            host = f"{host}:{port}"
-        origins.append(f"{parts.scheme}://{host}")
-    return origins
-
-
-def check_broker_url(value: str) -> None:
-    """amqp:// or amqps://, a host and, if any, a numeric port. The message never repeats
-    the URL: it holds a password."""
-    parts = urlsplit(value)
-    try:
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:
-        port_ok = False
-    if parts.scheme not in ("amqp", "amqps") or not parts.hostname or not port_ok:
-        raise ValueError(
-            "must be amqp://user:password@host:5672/vhost (or amqps://), or empty for none"
-        )
-
-
-@dataclass(frozen=True)
-class SmtpServer:
-    hostname: str
-    port: int
-    username: str | None
-    password: str | None
-    # "implicit": TLS from the start; "required": STARTTLS or nothing; "opportunistic":
-    # STARTTLS when the server offers it.
-    tls: Literal["implicit", "required", "opportunistic"]
-
-
-_SMTP_SCHEMES: dict[str, tuple[Literal["implicit", "required", "opportunistic"], int]] = {
-    "smtp": ("opportunistic", 25),
-    "smtp+starttls": ("required", 587),
-    "smtps": ("implicit", 465),
-}
-
-
-def parse_smtp_url(value: str) -> SmtpServer:
-    """smtp://, smtp+starttls:// or smtps://, with a host. The message never repeats the
-    URL: it holds a password."""
-    parts = urlsplit(value)
-    try:
-        port = parts.port
-    except ValueError:
-        port = 0
-    if parts.scheme not in _SMTP_SCHEMES or not parts.hostname or port == 0:
-        raise ValueError(
-            "must be smtp://user:password@host:587, smtp+starttls://… or smtps://…:465, "
-            "or empty for none"
-        )
-    tls, default_port = _SMTP_SCHEMES[parts.scheme]
-    return SmtpServer(
-        hostname=parts.hostname,
-        port=port or default_port,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password is not None else None,
-        tls=tls,
-    )
-
-
-def parse_rate(value: str) -> RateLimitItem:
-    """One rate, "N/period" ("10/minute", "5/15 minutes"), of at least one per period."""
-    try:
-        rates = parse_many(value)
-    except ValueError:
-        rates = []
-    # The parser reads a period of "0 minutes" as one minute; say so rather than guess.
-    zero_period = re.search(r"(/|per)\s*0+\s*[a-z]", value, re.IGNORECASE)
-    if len(rates) != 1 or rates[0].amount < 1 or zero_period:
-        raise ValueError(f"must be one rate such as 10/minute or 5/15 minutes, not {value!r}")
-    return rates[0]
-
-
-def parse_schedule(value: str) -> list[float]:
-    """Delays in seconds, comma-separated ("0,5,300"): one per attempt, at least one."""
-    try:
-        delays = [float(part) for part in value.split(",")]
-    except ValueError:
-        delays = []
-    if not delays or len(delays) > 50 or not all(math.isfinite(d) and d >= 0 for d in delays):
-        raise ValueError(
-            f"must be 1 to 50 delays in seconds, comma-separated, such as 0,5,300, not {value!r}"
-        )
-    return delays
-
-
-_PARSERS: dict[str, Callable[[str], object]] = {
-    "jwt_keys": parse_keys,
-    "data_keys": parse_keys,
-    "trusted_proxies": parse_networks,
-    "cors_origins": parse_origins,
-    "webhooks_retry_schedule": parse_schedule,
-}
-_PARSERS.update(dict.fromkeys(_RATES, parse_rate))
+        return self.database_url.get_backend_name() == "sqlite"
 
 
 class SettingsError(Exception):
@@ -434,9 +238,40 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = "GALLEY_" + str(first["loc"][0]).upper() if first["loc"] else "GALLEY_*"
-        raise SettingsError(f"invalid setting {name}: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"invalid setting {name}: {message}") from None
 
 
 @lru_cache
 def get_settings() -> Settings:
     return load_settings()
+
+
+class UnknownSetting(NamedTuple):
+    name: str
+    # "environment" or the env file's name.
+    source: str
+    # The setting of the closest name, if one is close.
+    suggestion: str | None
+
+
+def unknown_settings(environ: dict[str, str] | None = None) -> list[UnknownSetting]:
+    """`GALLEY_*` names in the environment and the env file that are no setting: ignored
+    without a word, a typo (GALLEY_DATABSE_URL) would leave the default in force."""
+    known = [name.upper() for name in Settings.model_fields]
+    env_file = Path(str(Settings.model_config.get("env_file") or ".env"))
+    sources = {"environment": list(os.environ if environ is None else environ)}
+    if env_file.is_file():
+        sources[str(env_file)] = list(dotenv_values(env_file))
+    found = []
+    for source, names in sources.items():
+        for name in sorted({name.upper() for name in names}):
+            if not name.startswith("GALLEY_") or name.startswith(_NOT_SETTINGS):
+                continue
+            # Compared without the prefix they all share, which would make any two close.
+            setting = name.removeprefix("GALLEY_")
+            if setting not in known:
+                close = difflib.get_close_matches(setting, known, n=1)
+                suggestion = f"GALLEY_{close[0]}" if close else None
+                found.append(UnknownSetting(name, source, suggestion))
+    return found

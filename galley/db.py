@@ -20,7 +20,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, insert, inspect, update
+from sqlalchemy import URL, BigInteger, DateTime, Integer, MetaData, event, insert, inspect, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -109,9 +109,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
-def ensure_sqlite_dir(url: str) -> None:
+def ensure_sqlite_dir(url: URL) -> None:
     """SQLite creates the database file, not the folder it lives in."""
-    path = url.split(":///", 1)[-1]
+    path = url.database or ""
     if path and not path.startswith(":memory:"):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 

@@ -53,6 +53,23 @@ def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mutab
     return scrubbed
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to `sys.stderr` as it is when a line is written, not as it was when logging
+    was configured: a command run in-process (a test's) swaps it for a while."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+def _stderr_logger(*_: Any) -> structlog.PrintLogger:
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure_logging(level: str, fmt: str) -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
@@ -67,11 +84,11 @@ def configure_logging(level: str, fmt: str) -> None:
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, redact, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     # Libraries log through the standard library; send them through the same renderer.
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
@@ -91,3 +108,8 @@ def configure_logging(level: str, fmt: str) -> None:
         logging.getLogger(name).propagate = True
     # One line per request comes from Galley itself.
     logging.getLogger("uvicorn.access").disabled = True
+    # SQLAlchemy's INFO lines are pool chatter ("Pool disposed"), from its own loggers and
+    # the one named after Galley's pool class; a database that is down is one event of
+    # Galley's own, not a run of lines around it.
+    for name in ("sqlalchemy", "galley.outages"):
+        logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)

@@ -15,7 +15,8 @@ from galley.db import create_engine, ensure_sqlite_dir
 def alembic_config(settings: Settings) -> Config:
     config = Config()
     config.set_main_option("script_location", "galley:migrations")
-    config.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
+    url = settings.database_url.render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     # Migrations that seal existing personal data need the data keys.
     config.attributes["settings"] = settings
     return config

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, make_url
+from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection
@@ -32,6 +32,9 @@ _SQLSTATES = ("08", "53", "57P01", "57P02", "57P03", "57014")
 # SQLite's: the file locked by another writer past the busy timeout, or not to be opened,
 # read or written.
 _SQLITE_ERRORS = ("SQLITE_BUSY", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL")
+# Those that say the database named cannot be used as configured, however often it is
+# tried: it does not exist (3D000), or the role or its password is refused (28…).
+_REFUSING = ("3D000", "28")
 
 
 class DatabaseUnavailable(OperationalError):
@@ -59,10 +62,24 @@ class _Pool(AsyncAdaptedQueuePool):
 def pool_options(settings: Settings) -> dict[str, Any]:
     """The engine's pool and how long a checkout waits for a connection; none for an
     in-memory SQLite database, whose one connection is the database."""
-    url = make_url(settings.database_url)
+    url = settings.database_url
     if settings.is_sqlite and url.database in (None, "", ":memory:"):
         return {}
     return {"poolclass": _Pool, "pool_timeout": settings.database_pool_timeout_seconds}
+
+
+def refusal(error: BaseException) -> str | None:
+    """Why the database cannot be used at all, in the driver's words, when `error` says
+    so: it does not answer, does not exist, or refuses the role or password. None for any
+    other error, such as a statement that failed."""
+    if isinstance(error, DatabaseUnavailable):
+        return f"it does not answer ({error.reason})"
+    if isinstance(error, OSError):
+        return f"it does not answer ({type(error).__name__}: {error})"
+    sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None) or ""
+    if isinstance(error, DBAPIError) and sqlstate.startswith(_REFUSING):
+        return str(error.orig)
+    return None
 
 
 def watch(engine: AsyncEngine) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import URL
+
 from galley.audit import service as audit
 from galley.config import load_settings
 from galley.db import Database
@@ -17,7 +19,7 @@ NEXT_DATA_KEY = "data2:ZGF0YS1rZXktdHdvLWRhdGEta2V5LXR3by1kYXRhLWtleS0yMg"
 
 
 async def api_key(
-    database_url: str, role: KeyRole | None = "admin", *, scopes: list[Scope] | None = None
+    database_url: str | URL, role: KeyRole | None = "admin", *, scopes: list[Scope] | None = None
 ) -> str:
     """A key with `role`, or restricted to `scopes` when they are given."""
     database = Database(load_settings(database_url=database_url))

@@ -38,11 +38,15 @@ def test_serve_refuses_a_database_with_pending_migrations(tmp_path: Path) -> Non
 
 
 def test_serve_says_in_one_line_that_the_database_does_not_answer() -> None:
-    url = f"postgresql+asyncpg://galley@127.0.0.1:{free_port()}/galley"
+    port = free_port()
+    url = f"postgresql+asyncpg://galley@127.0.0.1:{port}/galley"
     result = runner.invoke(app, ["serve"], env={"GALLEY_DATABASE_URL": url})
     assert result.exit_code == 1
     [line] = result.output.splitlines()
-    assert line.startswith("galley: the database does not answer (ConnectionRefusedError"), line
+    assert line.startswith(
+        f"galley: cannot use database galley on 127.0.0.1:{port} (postgresql+asyncpg, "
+        "user galley): it does not answer (ConnectionRefusedError"
+    ), line
 
 
 def test_migrate_brings_a_new_database_to_the_latest_schema(tmp_path: Path) -> None:

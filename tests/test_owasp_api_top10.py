@@ -14,7 +14,7 @@ import httpx
 import jwt
 import pytest
 
-from galley.config import parse_keys
+from galley.config_values import parse_keys
 from galley.identity.credentials import issue_access_token
 from tests import shop
 from tests.auth import TEST_JWT_KEYS, api_key, bearer

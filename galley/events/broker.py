@@ -98,7 +98,9 @@ class Broker:
     @classmethod
     async def connect(cls, settings: Settings, consumers: Sequence[Consumer]) -> Broker:
         connection = await aio_pika.connect_robust(
-            settings.broker_url, reconnect_interval=RECONNECT_SECONDS, timeout=CONFIRM_SECONDS
+            settings.broker_url.get_secret_value(),
+            reconnect_interval=RECONNECT_SECONDS,
+            timeout=CONFIRM_SECONDS,
         )
         broker = cls(settings, connection, list(consumers))
         try:
@@ -110,7 +112,7 @@ class Broker:
         connection.reconnect_callbacks.add(broker._back)
         log.info(
             "broker.connected",
-            broker=where(settings.broker_url),
+            broker=where(settings.broker_url.get_secret_value()),
             consumers=[c.name for c in consumers],
         )
         return broker
@@ -150,7 +152,9 @@ class Broker:
         """Send `events` and wait until the broker has confirmed every one; raises
         BrokerUnavailable otherwise, so that the relay's transaction rolls back."""
         if self._events is None or not self.connection.connected.is_set():
-            raise BrokerUnavailable(f"no connection to {where(self.settings.broker_url)}")
+            raise BrokerUnavailable(
+                f"no connection to {where(self.settings.broker_url.get_secret_value())}"
+            )
         exchange = self._events
         try:
             async with asyncio.timeout(CONFIRM_SECONDS):
@@ -190,7 +194,7 @@ class Broker:
             self._lost_since = time.monotonic()
             log.warning(
                 "broker.connection_lost",
-                broker=where(self.settings.broker_url),
+                broker=where(self.settings.broker_url.get_secret_value()),
                 error=str(error or ""),
             )
 
@@ -198,7 +202,7 @@ class Broker:
         lost_since, self._lost_since = self._lost_since, None
         log.info(
             "broker.reconnected",
-            broker=where(self.settings.broker_url),
+            broker=where(self.settings.broker_url.get_secret_value()),
             seconds_away=round(time.monotonic() - lost_since, 1) if lost_since else None,
         )
 
@@ -330,7 +334,7 @@ async def connect(
         except Exception as exc:
             log.warning(
                 "broker.connect_failed",
-                broker=where(settings.broker_url),
+                broker=where(settings.broker_url.get_secret_value()),
                 error=f"{type(exc).__name__}: {exc}",
             )
             with suppress(TimeoutError):

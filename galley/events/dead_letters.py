@@ -55,7 +55,7 @@ async def listed(settings: Settings, consumer: str | None, *, limit: int) -> lis
     wherever they are kept."""
     names = [consumer] if consumer else [c.name for c in consumers(settings)]
     if settings.broker_url:
-        return await dead_letters(settings.broker_url, names, limit=limit)
+        return await dead_letters(settings.broker_url.get_secret_value(), names, limit=limit)
     database = Database(settings)
     try:
         found = await failures.dead_letters(database, names, limit=limit)
@@ -69,7 +69,7 @@ async def retried(settings: Settings, consumer: str | None, *, event_id: str | N
     if given) a fresh set of attempts; what was done, in a line."""
     if settings.broker_url:
         names = [consumer] if consumer else [c.name for c in consumers(settings)]
-        done = await requeue(settings.broker_url, names, event_id=event_id)
+        done = await requeue(settings.broker_url.get_secret_value(), names, event_id=event_id)
         return f"{done} dead letter{'' if done == 1 else 's'} put back in the queue"
     # Acted on here and now, so by a consumer this process runs.
     chosen = [c for c in consumers(settings) if consumer is None or c.name == consumer]

@@ -52,7 +52,7 @@ def follower(database: Database, types: Collection[str]) -> Follow | None:
     (re)connects, as words may have been missed meanwhile; it runs until cancelled."""
     settings = database.settings
     if settings.broker_url:
-        return lambda moved: _from_broker(settings.broker_url, types, moved)
+        return lambda moved: _from_broker(settings.broker_url.get_secret_value(), types, moved)
     if not settings.is_sqlite:
         return lambda moved: _from_postgres(database, moved)
     return None

@@ -49,7 +49,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from galley.config import Settings, parse_rate
+from galley.config import Settings
 from galley.errors import LoginThrottled, TooManyRequests
 
 log = structlog.get_logger("galley.http")
@@ -106,7 +106,7 @@ class Throttle:
         self._down = False
         self._login = _Budget(
             "login",
-            parse_rate(settings.rate_limit_login_failures),
+            settings.rate_limit_login_failures,
             exact,
             exact_here,
             "Too many failed log-ins to this account from this address",
@@ -114,21 +114,21 @@ class Throttle:
         )
         self._signup = _Budget(
             "signup",
-            parse_rate(settings.rate_limit_signups),
+            settings.rate_limit_signups,
             exact,
             exact_here,
             "Too many sign-ups from this address",
         )
         self._order = _Budget(
             "order",
-            parse_rate(settings.rate_limit_orders),
+            settings.rate_limit_orders,
             exact,
             exact_here,
             "Too many orders from this customer",
         )
         self._request = _Budget(
             "request",
-            parse_rate(settings.rate_limit_requests),
+            settings.rate_limit_requests,
             smooth,
             smooth_here,
             "Too many requests with these credentials or from this address",
@@ -140,7 +140,7 @@ class Throttle:
         if not settings.redis_url:
             return cls(settings, MemoryStorage())
         pool = ConnectionPool.from_url(
-            settings.redis_url,
+            settings.redis_url.get_secret_value(),
             socket_timeout=_REDIS_TIMEOUT_SECONDS,
             socket_connect_timeout=_REDIS_TIMEOUT_SECONDS,
             # One quick retry for a pooled connection Redis closed; no backoff on a hot path.
@@ -148,7 +148,7 @@ class Throttle:
         )
         options: dict[str, Any] = {"connection_pool": pool}
         storage = RedisStorage(
-            "async+" + settings.redis_url,
+            "async+" + settings.redis_url.get_secret_value(),
             implementation="redispy",
             key_prefix=settings.redis_key_prefix,
             **options,

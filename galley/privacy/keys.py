@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from galley.config import parse_keys
+from galley.config_values import KeyRing
 from galley.db import settings_of
 
 _NONCE_BYTES = 12
@@ -96,9 +96,9 @@ class DataKeys:
 
 
 @functools.cache
-def data_keys(configured: str) -> DataKeys:
+def data_keys(configured: KeyRing) -> DataKeys:
     """The ring for a `GALLEY_DATA_KEYS` value; built once per value, as HKDF is not free."""
-    return DataKeys(parse_keys(configured))
+    return DataKeys(list(configured.get_secret_value()))
 
 
 def keys_of(session: AsyncSession) -> DataKeys:

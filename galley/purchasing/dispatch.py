@@ -195,7 +195,7 @@ async def record_attempt(
 
 def _delay(session: AsyncSession, attempts: int) -> float | None:
     return rules.retry_delay(
-        settings_of(session).webhook_retry_delays,
+        settings_of(session).webhooks_retry_schedule,
         attempts,
         random.random(),  # noqa: S311
     )

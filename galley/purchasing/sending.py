@@ -113,7 +113,7 @@ async def _post(claim: Claim, settings: Settings) -> str | None:
 
 
 async def _mail(claim: Claim, settings: Settings) -> str | None:
-    server = settings.smtp_server
+    server = settings.smtp_url
     if server is None:
         return NO_MAIL_SERVER
     try:
@@ -122,7 +122,7 @@ async def _mail(claim: Claim, settings: Settings) -> str | None:
             hostname=server.hostname,
             port=server.port,
             username=server.username,
-            password=server.password,
+            password=server.password.get_secret_value() if server.password else None,
             use_tls=server.tls == "implicit",
             start_tls={"required": True, "implicit": False}.get(server.tls),
             timeout=settings.smtp_timeout_seconds,

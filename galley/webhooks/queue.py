@@ -47,7 +47,7 @@ async def queue_deliveries(session: AsyncSession, event: Event) -> None:
     subscribed = [row.id for row in endpoints if event.type in row.event_types]
     if not subscribed:
         return
-    delay = rules.retry_delay(settings_of(session).webhook_retry_delays, 0, random.random())  # noqa: S311
+    delay = rules.retry_delay(settings_of(session).webhooks_retry_schedule, 0, random.random())  # noqa: S311
     now = utcnow()
     first = now + dt.timedelta(seconds=delay or 0)
     await session.execute(
@@ -195,7 +195,7 @@ async def record_attempt(session: AsyncSession, claim: Claim, outcome: Outcome) 
             )
         ).scalar()
         delay = rules.retry_delay(
-            settings.webhook_retry_delays,
+            settings.webhooks_retry_schedule,
             (attempts or 0) + 1,
             random.random(),  # noqa: S311
         )

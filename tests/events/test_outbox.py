@@ -276,7 +276,8 @@ async def test_an_event_that_always_fails_is_set_aside_and_the_others_go_on(
         assert poisoned.seen == ["A", "B"]
         assert poisoned.tries == 3
 
-        env = {"GALLEY_DATABASE_URL": settings.database_url, "GALLEY_BROKER_URL": ""}
+        url = settings.database_url.render_as_string(hide_password=False)
+        env = {"GALLEY_DATABASE_URL": url, "GALLEY_BROKER_URL": ""}
         command = ["events", "dead-letters", "--consumer", "poisoned"]
         listed = await asyncio.to_thread(CliRunner().invoke, cli, command, env=env)
         assert listed.exit_code == 0, listed.output

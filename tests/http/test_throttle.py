@@ -12,7 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from galley.app import create_app
-from galley.config import SettingsError, load_settings, parse_rate
+from galley.config import SettingsError, load_settings
+from galley.config_values import parse_rate
 from galley.http.throttle import budget_key, retry_after
 from tests import shop
 from tests.auth import api_key

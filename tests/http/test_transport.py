@@ -79,7 +79,7 @@ def test_forwarded_proto_brings_hsts_only_from_a_trusted_proxy(
 
 def _app_showing_the_client(settings: Settings, **changes: str) -> FastAPI:
     """The app with one extra route that answers the client address and scheme it sees."""
-    app = create_app(settings.model_copy(update=changes))
+    app = create_app(load_settings(**(dict(settings) | changes)))
 
     @app.get("/test/client")
     async def client(request: Request) -> dict[str, str]:
@@ -130,7 +130,7 @@ def _preflight(origin: str) -> dict[str, str]:
 @pytest.fixture
 async def shop_front(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The API with one allowed browser origin."""
-    app = create_app(settings.model_copy(update={"cors_origins": SHOP}))
+    app = create_app(load_settings(**(dict(settings) | {"cors_origins": SHOP})))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://galley.test"
     ) as http:

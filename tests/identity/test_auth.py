@@ -8,6 +8,7 @@ import jwt
 import pytest
 
 from galley.config import Settings
+from galley.config_values import key_ring
 from galley.identity.credentials import issue_access_token
 from tests import shop
 from tests.auth import TEST_JWT_KEYS
@@ -162,7 +163,11 @@ async def test_keys_rotate_without_logging_anyone_out(
 ) -> None:
     old = issue_access_token(7, "staff", settings.signing_keys, dt.timedelta(minutes=5))
     rotated = settings.model_copy(
-        update={"jwt_keys": "new:" + "bmV3LWtleS1uZXcta2V5LW5ldy1rZXktbmV3LWtleSE," + TEST_JWT_KEYS}
+        update={
+            "jwt_keys": key_ring(
+                "new:" + "bmV3LWtleS1uZXcta2V5LW5ldy1rZXktbmV3LWtleSE," + TEST_JWT_KEYS
+            )
+        }
     )
     assert rotated.signing_keys[0][0] == "new"
     assert rotated.signing_keys[1] == settings.signing_keys[0]

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from galley.config import parse_keys
+from galley.config_values import parse_keys
 from galley.privacy.keys import DataKeys, UnreadableData
 from tests.auth import NEXT_DATA_KEY, TEST_DATA_KEYS
 

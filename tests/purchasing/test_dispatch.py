@@ -262,7 +262,7 @@ async def test_the_worker_sends_purchase_orders(
     with ExitStack() as stack:
         broker_url = stack.enter_context(rabbitmq_vhost()) if through == "broker" else ""
         changed = {"events_poll_seconds": 0.02, "broker_url": broker_url}
-        await _work_until_mailed(settings.model_copy(update=changed), mailbox)
+        await _work_until_mailed(load_settings(**(dict(settings) | changed)), mailbox)
     assert mailbox.received[0]["Subject"] == f"Purchase order {order['id']}"
 
 

@@ -49,7 +49,7 @@ POSTGRES_ONLY = pytest.mark.parametrize(
 @asynccontextmanager
 async def _postgres(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     """A connection of its own to the test's PostgreSQL database: another transaction."""
-    url = settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    url = settings.database_url.set(drivername="postgresql").render_as_string(hide_password=False)
     connection = await asyncpg.connect(url)
     try:
         yield connection

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from galley.config import Settings, load_settings
+from galley.config_values import key_ring
 from galley.db import Database
 from galley.events.consumers import consumers
 from galley.events.relay import consume_pending, publish_pending
@@ -258,7 +259,7 @@ async def test_a_secret_resealed_under_a_new_data_key_still_signs(
     endpoint = await _register(client, receiver.url)
     await client.post(f"/v1/webhook-endpoints/{endpoint['id']}/rotate-secret")
     rotating = Database(
-        settings.model_copy(update={"data_keys": f"{NEXT_DATA_KEY},{TEST_DATA_KEYS}"})
+        settings.model_copy(update={"data_keys": key_ring(f"{NEXT_DATA_KEY},{TEST_DATA_KEYS}")})
     )
     try:
         assert await rows_to_reseal(rotating) == 1
@@ -266,7 +267,7 @@ async def test_a_secret_resealed_under_a_new_data_key_still_signs(
     finally:
         await rotating.dispose()
     await _products(client, 1)
-    only_new = Database(settings.model_copy(update={"data_keys": NEXT_DATA_KEY}))
+    only_new = Database(settings.model_copy(update={"data_keys": key_ring(NEXT_DATA_KEY)}))
     try:
         await _pump(only_new, lambda: len(receiver.received) == 1)
     finally:

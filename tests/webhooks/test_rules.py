@@ -162,7 +162,7 @@ def test_public_addresses_are_allowed(address: str) -> None:
 
 def test_the_retry_schedule_and_disable_after_settings_are_read() -> None:
     settings = load_settings(webhooks_retry_schedule="0, 1.5,60", webhooks_disable_after="3600")
-    assert settings.webhook_retry_delays == [0, 1.5, 60]
+    assert settings.webhooks_retry_schedule == [0, 1.5, 60]
     assert settings.webhooks_disable_after == dt.timedelta(hours=1)
     assert load_settings(webhooks_disable_after="P5D").webhooks_disable_after.days == 5
 
