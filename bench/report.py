@@ -130,3 +130,26 @@ def plot(results: dict[str, Any], path: Path) -> None:
     )
     figure.savefig(path, dpi=80)
     pyplot.close(figure)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The table and the targets as docs/performance.md shows them."""
+    lines = ["| scenario | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    for row in results["scenarios"] + results["references"]:
+        counted = results.get("statements", {}).get(row["scenario"], {})
+        lines.append(f"| {row['scenario']} | " + " | ".join(_cells(row, counted)) + " |")
+    lines += ["", "| figure | value | target | |", "|---|---|---|---|"]
+    for ratio in results["ratios"]:
+        sign = "≥" if ratio["better"] == "higher" else "≤"
+        mark = "met" if ratio["met"] else "**not met**"
+        lines.append(
+            f"| {ratio['figure']} | {ratio['value']} {ratio['unit']} | "
+            f"{sign} {ratio['target']} | {mark} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(markdown(json.loads(Path(sys.argv[1]).read_text())))

@@ -54,7 +54,9 @@ def logged_events(logs: Path) -> dict[str, int]:
                 counts["other"] += bool(line.strip())
                 continue
             if isinstance(entry, dict):
-                counts[f"{entry.get('level', '?')} {entry.get('event', '?')}"] += 1
+                # An event is a dotted name; a stray message's first line stands for it.
+                event = str(entry.get("event", "?")).splitlines()[0][:80]
+                counts[f"{entry.get('level', '?')} {event}"] += 1
     return dict(counts.most_common())
 
 
