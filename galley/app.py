@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -16,9 +16,9 @@ from galley.audit.api import router as audit_events
 from galley.catalog.api import router as products
 from galley.config import Settings, get_settings, require_keys
 from galley.db import Database
+from galley.errors import GalleyError
 from galley.events.api import router as events
 from galley.events.broker import BrokerCheck
-from galley.events.worker import run_until_stopped
 from galley.http import problems
 from galley.http.middleware import (
     CORS_EXPOSED_HEADERS,
@@ -28,6 +28,7 @@ from galley.http.middleware import (
     RequestContext,
 )
 from galley.http.throttle import Throttle
+from galley.identity.access import caller_key, origin_of
 from galley.identity.api import accounts, auth
 from galley.inventory.api import locations, stock
 from galley.logs import configure_logging
@@ -36,13 +37,26 @@ from galley.orders.api import router as orders
 from galley.orders.fulfilment import FulfilmentFeed
 from galley.purchasing.api import plan_router, po_router, supplier_router
 from galley.purchasing.batching import send_batches_forever
+from galley.reactions import settle_aftermath
 from galley.webhooks.api import router as webhook_endpoints
+from galley.worker import run_until_stopped
 
 DESCRIPTION = """Orders, stock, backorders and fulfilment for shops and kitchens.
 
 Errors are RFC 9457 problem details; lists use cursor pagination; POSTs accept an
 `Idempotency-Key`; single resources carry an `ETag`.
 """
+
+
+async def _settle_aftermath(request: Request, refused: GalleyError) -> None:
+    """What a refusal leaves (a failed log-in for the audit log), with who asked."""
+    await settle_aftermath(
+        request.app.state.database,
+        origin_of(request),
+        refused.aftermath(),
+        method=request.method,
+        path=request.url.path,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -93,8 +107,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.throttle = throttle
     app.state.broker = broker
     app.state.fulfilment = feed
+    app.state.caller_key = caller_key
 
-    problems.install(app)
+    problems.install(app, _settle_aftermath)
     app.include_router(operations.router)
     if settings.metrics_enabled:
         app.include_router(operations.metrics_router)

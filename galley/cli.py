@@ -162,7 +162,7 @@ def worker() -> None:
 
 
 async def _work(settings: Settings) -> None:
-    from galley.events.worker import run_until_stopped
+    from galley.worker import run_until_stopped
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -319,7 +319,7 @@ def rotate_data_keys(
 
 async def _rotate(settings: Settings, batch: int) -> None:
     from galley.privacy.keys import data_keys as ring
-    from galley.privacy.rotation import reseal, rows_to_reseal
+    from galley.resealing import reseal, rows_to_reseal
 
     database = Database(settings)
     done = 0
@@ -355,11 +355,14 @@ def list_dead_letters(
     with the last error; they stay where they are (in RabbitMQ with GALLEY_BROKER_URL,
     in the database without)."""
     from galley.events import dead_letters
+    from galley.worker import consumers
 
     settings = _settings()
     try:
         with _using_database(settings):
-            found = asyncio.run(dead_letters.listed(settings, consumer, limit=limit))
+            found = asyncio.run(
+                dead_letters.listed(settings, consumers(settings), consumer, limit=limit)
+            )
     except dead_letters.DeadLettersUnavailable as exc:
         typer.echo(f"galley: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -382,11 +385,14 @@ def retry_dead_letters(
     """Give dead letters a fresh set of attempts: back in their consumers' queues with
     GALLEY_BROKER_URL; without, each is acted on again at once."""
     from galley.events import dead_letters
+    from galley.worker import consumers
 
     settings = _settings()
     try:
         with _using_database(settings):
-            said = asyncio.run(dead_letters.retried(settings, consumer, event_id=id))
+            said = asyncio.run(
+                dead_letters.retried(settings, consumers(settings), consumer, event_id=id)
+            )
     except dead_letters.DeadLettersUnavailable as exc:
         typer.echo(f"galley: {exc}", err=True)
         raise typer.Exit(1) from None

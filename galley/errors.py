@@ -7,6 +7,7 @@ turns it into `application/problem+json`. Routes list what they can raise in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from fastapi.openapi.constants import REF_PREFIX, REF_TEMPLATE
@@ -48,14 +49,16 @@ class GalleyError(Exception):
     title: ClassVar[str] = "Bad request"
     # True when what the request wrote before the error must be kept (see db.transaction).
     keeps_writes: ClassVar[bool] = False
-    # A refusal the audit log records (`galley.audit.service.Kind`), with whom it concerned.
-    audit_kind: ClassVar[str | None] = None
-    audit_subject: str | None = None
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+
+    def aftermath(self) -> Sequence[Any]:
+        """What stands although the request is refused (a failed log-in in the audit log):
+        changes settled once the request rolled back, in a transaction of their own."""
+        return ()
 
 
 class NotFound(GalleyError):
@@ -102,10 +105,6 @@ class TooManyRequests(GalleyError):
             headers={"Retry-After": str(retry_after)},
         )
         self.retry_after = retry_after
-
-
-class LoginThrottled(TooManyRequests):
-    audit_kind = "login.throttled"
 
 
 def problem_body(

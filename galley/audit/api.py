@@ -10,7 +10,7 @@ from galley.audit.schemas import AuditEventOut
 from galley.errors import problem_responses
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
-from galley.identity.access import requires
+from galley.identity.service import requires
 from galley.timestamps import Timestamp
 
 router = APIRouter(prefix="/v1", tags=["audit"], route_class=GalleyRoute)

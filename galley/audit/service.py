@@ -2,58 +2,35 @@
 
 Events of a change that succeeds (an API key created, a role changed) are written in
 the request's own transaction, so they exist exactly when the change does. Refusals
-(a failed log-in, a denied permission) roll their request back, so they are written
-after it, in a transaction of their own (`record_refusal`).
+(a failed log-in, a denied permission) roll their request back: the error names what
+it leaves (`GalleyError.aftermath`), which is settled after it, in a transaction of its
+own (`galley.reactions.settle_aftermath`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any
 
 import structlog
 from sqlalchemy import insert, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.audit.models import AuditEvent
-from galley.db import Database, utcnow
+from galley.changes import AUDIT_KINDS, Audited, AuditKind, Change
+from galley.changes import Origin as Origin
+from galley.db import utcnow
 from galley.http.paging import fetch_page
 
 log = structlog.get_logger("galley.audit")
 
-Kind = Literal[
-    "login.succeeded",
-    "login.failed",
-    "login.throttled",
-    "refresh_token.reused",
-    "api_key.created",
-    "api_key.revoked",
-    "user.created",
-    "user.changed",
-    "permission.denied",
-    "data_keys.rotated",
-    "webhook_endpoint.created",
-    "webhook_endpoint.changed",
-    "webhook_endpoint.secret_rotated",
-    "webhook_endpoint.deleted",
-    "supplier.webhook_secret_rotated",
-]
-KINDS: tuple[Kind, ...] = get_args(Kind)
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Who acted and from where: the principal, the client address, the request."""
-
-    actor: str
-    address: str | None = None
-    request_id: str | None = None
+Kind = AuditKind
+KINDS = AUDIT_KINDS
 
 
 CLI = Origin(actor="cli")
+ANONYMOUS = Origin(actor="anonymous")
 
 
 async def record(
@@ -77,16 +54,11 @@ async def record(
     )
 
 
-async def record_refusal(
-    database: Database, origin: Origin, kind: Kind, *, subject: str | None, **data: Any
-) -> None:
-    """Record a refusal after its request rolled back. The refusal is answered even when
-    the record cannot be written; the failure is logged."""
-    try:
-        async with database.transaction() as session:
-            await record(session, origin, kind, subject=subject, **data)
-    except (SQLAlchemyError, OSError):
-        log.exception("audit.not_recorded", kind=kind)
+async def record_audited(session: AsyncSession, audited: Audited) -> list[Change]:
+    await record(
+        session, audited.origin or ANONYMOUS, audited.kind, subject=audited.subject, **audited.data
+    )
+    return []
 
 
 async def list_events(

@@ -14,13 +14,13 @@ from galley.catalog.schemas import (
     ProductPatch,
 )
 from galley.errors import problem_responses
-from galley.http.deps import Actor, AppSettings
+from galley.http.deps import AppSettings
 from galley.http.etags import check_if_match, resource_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
-from galley.identity.access import CurrentPrincipal, requires
-from galley.purchasing import suppliers
-from galley.purchasing.replenishment import replenish_everywhere
+from galley.identity.service import Actor, CurrentPrincipal, requires
+from galley.purchasing import service as purchasing
+from galley.reactions import settled
 
 router = APIRouter(prefix="/v1/products", tags=["products"], route_class=GalleyRoute)
 
@@ -40,7 +40,7 @@ SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description="The product's SK
 async def create_product(
     body: ProductCreate, session: Session, settings: AppSettings, request: Request
 ) -> Response:
-    supplier_id = await suppliers.supplier_pk(session, body.supplier, field="supplier")
+    supplier_id = await purchasing.supplier_pk(session, body.supplier, field="supplier")
     product = await service.create_product(session, body, settings.currency, supplier_id)
     return resource_response(
         request,
@@ -114,10 +114,11 @@ async def update_product(
     uncovered is bought."""
     product = await service.get_product(session, sku, for_update=True)
     check_if_match(request, service.view(product))
-    supplier_id = await suppliers.supplier_pk(session, body.supplier, field="supplier")
-    product = await service.update_product(session, product, body, settings.currency, supplier_id)
-    if body.model_fields_set & {"supplier", "replenishment"}:
-        await replenish_everywhere(session, product.id, actor=actor)
+    supplier_id = await purchasing.supplier_pk(session, body.supplier, field="supplier")
+    product = await settled(
+        session,
+        service.update_product(session, product, body, settings.currency, supplier_id, actor),
+    )
     return resource_response(request, service.view(product))
 
 

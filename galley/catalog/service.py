@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from pydantic import ValidationError
 from sqlalchemy import Select, bindparam, delete, select
@@ -12,30 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.catalog.errors import DuplicateSku, ProductInUse, ProductNotFound
 from galley.catalog.models import Product
+from galley.catalog.rules import Sellable as Sellable
 from galley.catalog.schemas import ProductCreate, ProductOut, ProductPatch, Replenishment
+from galley.changes import Announced, Change, SourcingChanged
 from galley.db import insert_for, update_row, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.events import service as events
 from galley.http.paging import fetch_page
 from galley.money import Money, require_currency
-
-
-@dataclass(frozen=True)
-class Sellable:
-    """What an order, and the replenishment rule, need to know of a product."""
-
-    id: int
-    sku: str
-    price: int
-    currency: str
-    active: bool
-    supplier_id: int | None
-    allow_backorder: bool
-    margin_pct: int
-    reorder_point: int | None
-    reorder_quantity: int | None
-    pack_size: int
-
 
 _REPLENISHMENT_FIELDS = tuple(Replenishment.model_fields)
 
@@ -125,8 +108,12 @@ async def update_product(
     patch: ProductPatch,
     currency: str,
     supplier_id: int | None,
-) -> Product:
-    """Apply the fields sent; `supplier_id` is the supplier `patch.supplier` names."""
+    actor: str,
+) -> tuple[Product, list[Change]]:
+    """Apply the fields sent; `supplier_id` is the supplier `patch.supplier` names.
+
+    A new supplier or new replenishment settings take effect at once (`SourcingChanged`).
+    """
     changes = patch.model_dump(include=patch.model_fields_set)
     values: dict[str, object] = {
         field: changes[field] for field in ("name", "description", "active") if field in changes
@@ -139,8 +126,10 @@ async def update_product(
         require_currency(patch.price, currency, "price")
         values |= {"price_amount": patch.price.amount, "price_currency": patch.price.currency}
     product = await update_row(session, product, values | {"updated_at": utcnow()})
-    await events.record(session, "product.updated", view(product))
-    return product
+    changed: list[Change] = [Announced("product.updated", [view(product)])]
+    if patch.model_fields_set & {"supplier", "replenishment"}:
+        changed.append(SourcingChanged(product.id, actor))
+    return product, changed
 
 
 def _replenishment(product: Product, patch: ProductPatch) -> dict[str, object]:

@@ -8,10 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.db import Database
 from galley.demo.shop import ACTOR
-from galley.orders.backorders import receive_goods
 from galley.purchasing import purchase_orders, views
 from galley.purchasing.rules import OPEN_PO_STATUSES
 from galley.purchasing.schemas import PurchaseOrderOut, ReceiptCreate, ReceiptLine
+from galley.purchasing.service import receive
+from galley.reactions import settle, settled
 
 # One first delivery in this many comes short; the rest follows with the supplier's next.
 SHORT_EVERY = 3
@@ -50,7 +51,7 @@ class Buyer:
         for po in open_orders:
             if po.status == "draft":
                 async with database.transaction() as session:
-                    await purchase_orders.send(session, po.id, actor=ACTOR)
+                    await settle(session, await purchase_orders.send(session, po.id, actor=ACTOR))
                 self.due[po.id] = day + self.lead_times[po.supplier]
 
 
@@ -81,5 +82,5 @@ async def _deliver(session: AsyncSession, po: PurchaseOrderOut, *, short: bool) 
         if not any(arriving.values()):  # one unit on one line cannot come short
             arriving = dict(outstanding)
     lines = [ReceiptLine(sku=sku, quantity=n) for sku, n in arriving.items() if n > 0]
-    await receive_goods(session, po.id, ReceiptCreate(lines=lines), actor=ACTOR)
+    await settled(session, receive(session, po.id, ReceiptCreate(lines=lines), actor=ACTOR))
     return arriving == outstanding

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.demo.catalogue import KITCHEN, SHOP
 from galley.inventory import service as inventory
-from galley.orders.backorders import stock_arrived
 from galley.orders.errors import InsufficientStock
-from galley.orders.lifecycle import transition
-from galley.orders.placing import place_order
 from galley.orders.rules import Action, Status
 from galley.orders.schemas import LineRequest, OrderCreate
+from galley.orders.service import place_order, transition
+from galley.reactions import settled
 
 ACTOR = "demo"
 
@@ -37,27 +35,34 @@ async def stock_up(session: AsyncSession, skus: list[str], rng: random.Random) -
 
     As after any adjustment, the rule then runs: what sits below its reorder point is bought.
     """
-    counted: dict[int, list[int]] = defaultdict(list)
     for sku in skus:
         for location, most in ((KITCHEN, 120), (SHOP, 24)):
             if rng.random() < 0.2:
                 continue
             received = rng.randint(1, most)
-            product_id, location_id, _ = await inventory.adjust_stock(
-                session, sku=sku, location=location, delta=received, reason="received", actor=ACTOR
-            )
-            counted[location_id].append(product_id)
-            if received > 5 and rng.random() < 0.1:
-                await inventory.adjust_stock(
+            await settled(
+                session,
+                inventory.adjust_stock(
                     session,
                     sku=sku,
                     location=location,
-                    delta=-rng.randint(1, 3),
-                    reason=rng.choice(("damaged", "count")),
+                    delta=received,
+                    reason="received",
                     actor=ACTOR,
+                ),
+            )
+            if received > 5 and rng.random() < 0.1:
+                await settled(
+                    session,
+                    inventory.adjust_stock(
+                        session,
+                        sku=sku,
+                        location=location,
+                        delta=-rng.randint(1, 3),
+                        reason=rng.choice(("damaged", "count")),
+                        actor=ACTOR,
+                    ),
                 )
-    for location_id, product_ids in sorted(counted.items()):
-        await stock_arrived(session, location_id, product_ids, actor=ACTOR, cause="stock counted")
 
 
 async def serve(
@@ -81,19 +86,23 @@ async def serve(
     try:
         # A refused order writes nothing: the savepoint takes back the stock it reserved.
         async with session.begin_nested():
-            order = await place_order(session, request, currency=currency, actor=ACTOR)
+            order = await settled(
+                session, place_order(session, request, currency=currency, actor=ACTOR)
+            )
     except InsufficientStock as refused:
         second = _what_is_left(request, refused, backorderable, rng)
         if second is None:
             return
-        order = await place_order(session, second, currency=currency, actor=ACTOR)
+        order = await settled(session, place_order(session, second, currency=currency, actor=ACTOR))
     if order.status == "awaiting_stock":
         path: tuple[Action, ...] = ("cancel",) if rng.random() < 0.1 else ()
     else:
         path = rng.choices(list(_PATHS.values()), weights=_WEIGHTS)[0]
     for action in path:
         reason = rng.choice(_CANCEL_REASONS) if action == "cancel" else None
-        order = await transition(session, order.id, action, actor=ACTOR, reason=reason)
+        order = await settled(
+            session, transition(session, order.id, action, actor=ACTOR, reason=reason)
+        )
 
 
 def _what_is_left(

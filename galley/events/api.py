@@ -10,7 +10,7 @@ from galley.events.schemas import EventOut
 from galley.events.service import EventType
 from galley.http.paging import Limit, Page
 from galley.http.routing import GalleyRoute, Session
-from galley.identity.access import requires
+from galley.identity.service import requires
 
 router = APIRouter(prefix="/v1", tags=["events"], route_class=GalleyRoute)
 

@@ -21,7 +21,6 @@ from galley.config import Settings
 from galley.db import Database
 from galley.events import failures
 from galley.events.broker import CONFIRM_SECONDS
-from galley.events.consumers import consumers
 from galley.events.messages import (
     ATTEMPTS,
     ERROR,
@@ -32,7 +31,7 @@ from galley.events.messages import (
     where,
     work_queue,
 )
-from galley.events.relay import retry_set_aside
+from galley.events.relay import Consumer, retry_set_aside
 
 _Take = Callable[[], Awaitable[AbstractIncomingMessage | None]]
 
@@ -50,10 +49,12 @@ class DeadLetter:
     error: str
 
 
-async def listed(settings: Settings, consumer: str | None, *, limit: int) -> list[DeadLetter]:
-    """Up to `limit` dead letters of the consumer named (of each, if none), oldest first,
-    wherever they are kept."""
-    names = [consumer] if consumer else [c.name for c in consumers(settings)]
+async def listed(
+    settings: Settings, consumers: Sequence[Consumer], consumer: str | None, *, limit: int
+) -> list[DeadLetter]:
+    """Up to `limit` dead letters of the consumer named (of each of `consumers`, if none),
+    oldest first, wherever they are kept."""
+    names = [consumer] if consumer else [c.name for c in consumers]
     if settings.broker_url:
         return await dead_letters(settings.broker_url.get_secret_value(), names, limit=limit)
     database = Database(settings)
@@ -64,15 +65,17 @@ async def listed(settings: Settings, consumer: str | None, *, limit: int) -> lis
     return [DeadLetter(f.consumer, e.id, e.type, f.attempts, f.error) for f, e in found]
 
 
-async def retried(settings: Settings, consumer: str | None, *, event_id: str | None) -> str:
-    """Give the dead letters of the consumer named (of each, if none; only `event_id`'s,
-    if given) a fresh set of attempts; what was done, in a line."""
+async def retried(
+    settings: Settings, consumers: Sequence[Consumer], consumer: str | None, *, event_id: str | None
+) -> str:
+    """Give the dead letters of the consumer named (of each of `consumers`, if none; only
+    `event_id`'s, if given) a fresh set of attempts; what was done, in a line."""
     if settings.broker_url:
-        names = [consumer] if consumer else [c.name for c in consumers(settings)]
+        names = [consumer] if consumer else [c.name for c in consumers]
         done = await requeue(settings.broker_url.get_secret_value(), names, event_id=event_id)
         return f"{done} dead letter{'' if done == 1 else 's'} put back in the queue"
     # Acted on here and now, so by a consumer this process runs.
-    chosen = [c for c in consumers(settings) if consumer is None or c.name == consumer]
+    chosen = [c for c in consumers if consumer is None or c.name == consumer]
     if not chosen:
         raise DeadLettersUnavailable(f"there is no consumer {consumer!r}")
     database = Database(settings)

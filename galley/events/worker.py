@@ -1,4 +1,5 @@
-"""The worker: publishes the outbox and runs the consumers, until told to stop.
+"""The worker's loop: publishes the outbox and runs the consumers, until told to stop
+(`galley.worker` says which consumers, and what else runs beside them).
 
 Several workers may run at once, in any processes: one publishes at a time (the stream's
 row lock), and a consumer's position and inbox keep each event's effects to one. With
@@ -17,10 +18,7 @@ import structlog
 from galley.config import Settings
 from galley.db import Database
 from galley.events import broker
-from galley.events.consumers import consumers
 from galley.events.relay import Consumer, Publish, consume_pending, publish_pending
-from galley.purchasing.sending import send_until_stopped
-from galley.webhooks.delivery import deliver_until_stopped
 
 log = structlog.get_logger("galley.events")
 
@@ -58,30 +56,6 @@ async def _step(database: Database, consumers: Sequence[Consumer], publish: Publ
         except Exception:
             log.exception("events.consumer_failed", consumer=consumer.name)
     return done
-
-
-async def run_until_stopped(settings: Settings, stop: asyncio.Event) -> None:
-    """`galley worker`, and the worker inside `galley serve --with-worker`."""
-    database = Database(settings)
-    # Webhooks and purchase orders go out alongside the stream, so a slow receiver holds
-    # up no event.
-    sending = [
-        asyncio.create_task(loop(database, stop, poll_seconds=settings.events_poll_seconds))
-        for loop in (deliver_until_stopped, send_until_stopped)
-    ]
-    try:
-        if settings.broker_url:
-            await run_with_broker(database, consumers(settings), stop, settings)
-        else:
-            await run(
-                database, consumers(settings), stop, poll_seconds=settings.events_poll_seconds
-            )
-    finally:
-        if not stop.is_set():
-            for task in sending:
-                task.cancel()
-        await asyncio.gather(*sending, return_exceptions=True)
-        await database.dispose()
 
 
 async def run_with_broker(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
@@ -13,9 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from galley.audit import service as audit
 from galley.errors import PROBLEM_JSON, GalleyError, problem_body, problem_schemas
-from galley.http.deps import origin_of
 from galley.outages import DatabaseUnavailable
 
 log = structlog.get_logger("galley.http")
@@ -39,18 +38,16 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+# What the application does with what a refusal leaves (`GalleyError.aftermath`), after
+# its request rolled back; given to `install`.
+Aftermath = Callable[[Request, GalleyError], Awaitable[None]]
+
+
 async def _galley_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GalleyError)
-    if exc.audit_kind is not None:
-        await audit.record_refusal(
-            request.app.state.database,
-            origin_of(request),
-            cast(audit.Kind, exc.audit_kind),
-            subject=exc.audit_subject,
-            method=request.method,
-            path=request.url.path,
-            **{k: v for k, v in exc.extra.items() if k != "headers"},
-        )
+    if exc.aftermath():
+        aftermath: Aftermath = request.app.state.aftermath
+        await aftermath(request, exc)
     return problem_response(request, exc.status, exc.code, exc.title, exc.detail, **exc.extra)
 
 
@@ -133,7 +130,8 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return out or "body"
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, aftermath: Aftermath) -> None:
+    app.state.aftermath = aftermath
     app.add_exception_handler(GalleyError, _galley_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)

@@ -17,7 +17,6 @@ from galley.db import Database
 from galley.errors import UnsupportedMediaType, problem_responses
 from galley.http import idempotency
 from galley.http.throttle import Throttle, client_address
-from galley.identity.access import Requires, caller_key
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _READ_METHODS = frozenset({"GET", "HEAD"})
@@ -26,6 +25,12 @@ _READ_METHODS = frozenset({"GET", "HEAD"})
 _RETRYABLE = frozenset({"40P01", "40001"})
 _ATTEMPTS = 3
 log = structlog.get_logger("galley.http")
+
+
+class Guard:
+    """Base of a route dependency that lets only some callers through: a route that
+    declares one documents 401 and 403. Whose budget and Idempotency-Key space a request
+    uses comes from `app.state.caller_key`, a function of the request's credentials."""
 
 
 def _document_idempotency_key(
@@ -48,7 +53,7 @@ class GalleyRoute(APIRoute):
         if "POST" in (kwargs.get("methods") or ()):
             extra = [Depends(_document_idempotency_key)]
             kwargs["dependencies"] = [*(kwargs.get("dependencies") or []), *extra]
-        if any(isinstance(d.dependency, Requires) for d in kwargs.get("dependencies") or ()):
+        if any(isinstance(d.dependency, Guard) for d in kwargs.get("dependencies") or ()):
             # Every protected route can answer these; the spec says so.
             kwargs["responses"] = {**problem_responses(401, 403), **(kwargs.get("responses") or {})}
         # Every request spends from its caller's budget (galley.http.throttle), and needs
@@ -67,7 +72,7 @@ class GalleyRoute(APIRoute):
         accepted = frozenset(content) or frozenset({"application/json"})
 
         async def in_transaction(request: Request) -> Response:
-            caller = caller_key(request)
+            caller: str = request.app.state.caller_key(request)
             throttle: Throttle = request.app.state.throttle
             # Before the body is read or a connection taken: a refusal costs next to nothing.
             await throttle.spend_request(caller, client_address(request))

@@ -50,7 +50,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from galley.config import Settings
-from galley.errors import LoginThrottled, TooManyRequests
+from galley.errors import TooManyRequests
 
 log = structlog.get_logger("galley.http")
 
@@ -110,7 +110,6 @@ class Throttle:
             exact,
             exact_here,
             "Too many failed log-ins to this account from this address",
-            LoginThrottled,
         )
         self._signup = _Budget(
             "signup",
@@ -159,11 +158,14 @@ class Throttle:
         """One request of `caller` (see `caller_key`); anonymous callers share by address."""
         await self._spend(self._request, _hidden(budget_key(caller, address)))
 
-    async def spend_login_attempt(self, email: str, address: str) -> None:
+    async def spend_login_attempt(
+        self, email: str, address: str, *, refused: type[TooManyRequests] = TooManyRequests
+    ) -> None:
         """Before the password is checked. Each attempt takes a place in the budget at once,
         so parallel guesses cannot all slip past one check; `forget_login_failures` gives the
-        places back when the password was right, so only failures stay counted."""
-        await self._spend(self._login, _hidden(email, address))
+        places back when the password was right, so only failures stay counted. A spent
+        budget raises `refused`."""
+        await self._spend(self._login._replace(error=refused), _hidden(email, address))
 
     async def forget_login_failures(self, email: str, address: str) -> None:
         who = _hidden(email, address)

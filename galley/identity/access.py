@@ -18,8 +18,11 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from galley.changes import Origin
 from galley.config import Settings
 from galley.db import Database, is_read_only, utcnow
+from galley.http.routing import Guard
+from galley.http.throttle import client_address
 from galley.identity import rules
 from galley.identity.credentials import (
     API_KEY_PREFIX,
@@ -155,7 +158,7 @@ async def _note_use(request: Request, key_id: int, now: dt.datetime) -> None:
         log.warning("api_key.use_not_noted", api_key_id=key_id, error=type(exc).__name__)
 
 
-class Requires:
+class Requires(Guard):
     """A route's permission. `public` routes also answer callers without credentials."""
 
     def __init__(self, permission: str, *, public: bool = False) -> None:
@@ -194,3 +197,25 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 def requires(permission: str, *, public: bool = False) -> Any:
     """`dependencies=[requires("orders:place")]`: the one place a route names its permission."""
     return Depends(Requires(permission, public=public))
+
+
+def _actor(principal: CurrentPrincipal) -> str:
+    """Who is acting, for the ledger and order history."""
+    return principal.actor
+
+
+def origin_of(request: Request) -> Origin:
+    """Who is acting and from where, for the audit log: the caller once known, else anonymous."""
+    return Origin(
+        actor=getattr(request.state, "actor", "anonymous"),
+        address=client_address(request),
+        request_id=getattr(request.state, "request_id", None),
+    )
+
+
+def _origin(request: Request, _: CurrentPrincipal) -> Origin:
+    return origin_of(request)
+
+
+Actor = Annotated[str, Depends(_actor)]
+RequestOrigin = Annotated[Origin, Depends(_origin)]

@@ -9,13 +9,13 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.errors import FieldError, InvalidRequest, problem_responses
-from galley.http.deps import AppSettings, RequestOrigin, origin_of
+from galley.http.deps import AppSettings
 from galley.http.etags import check_if_match, resource_response
 from galley.http.routing import GalleyRoute, Session
 from galley.http.throttle import AppThrottle, ClientAddress
 from galley.identity import service
-from galley.identity.access import CurrentPrincipal, requires
-from galley.identity.errors import SignupClosed
+from galley.identity.access import CurrentPrincipal, RequestOrigin, origin_of, requires
+from galley.identity.errors import LoginThrottled, SignupClosed
 from galley.identity.models import ApiKey, User
 from galley.identity.schemas import (
     ApiKeyCreate,
@@ -106,7 +106,7 @@ async def log_in(
     password too, until `Retry-After` has passed."""
     given = await _credentials(request)
     account = service.normal_email(given.email)
-    await throttle.spend_login_attempt(account, address)
+    await throttle.spend_login_attempt(account, address, refused=LoginThrottled)
     tokens = await service.log_in(
         session, given.email, given.password, settings, origin_of(request)
     )

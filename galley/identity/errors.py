@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from galley.errors import Conflict, GalleyError, NotFound
+from galley.changes import Audited
+from galley.errors import Conflict, GalleyError, NotFound, TooManyRequests
 
 
 class NotAuthenticated(GalleyError):
@@ -14,17 +15,18 @@ class NotAuthenticated(GalleyError):
 
 class Forbidden(GalleyError):
     status, code, title = 403, "forbidden", "Forbidden"
-    audit_kind = "permission.denied"
 
     def __init__(self, permission: str) -> None:
         super().__init__(f"This needs the permission {permission}.", permission=permission)
+
+    def aftermath(self) -> list[Audited]:
+        return [Audited("permission.denied", data=self.extra)]
 
 
 class InvalidCredentials(GalleyError):
     """The same answer for an unknown e-mail and a wrong password."""
 
     status, code, title = 401, "invalid-credentials", "Invalid credentials"
-    audit_kind = "login.failed"
 
     def __init__(self, user_id: int | None = None) -> None:
         super().__init__(
@@ -32,7 +34,16 @@ class InvalidCredentials(GalleyError):
             headers={"WWW-Authenticate": "Bearer"},
         )
         # Recorded, never answered: the answer must not tell whether the account exists.
-        self.audit_subject = None if user_id is None else f"user:{user_id}"
+        self.subject = None if user_id is None else f"user:{user_id}"
+
+    def aftermath(self) -> list[Audited]:
+        return [Audited("login.failed", self.subject)]
+
+
+class LoginThrottled(TooManyRequests):
+    def aftermath(self) -> list[Audited]:
+        # No subject: the e-mail tried is recorded nowhere.
+        return [Audited("login.throttled")]
 
 
 class InvalidRefreshToken(GalleyError):
@@ -46,11 +57,13 @@ class RefreshTokenReused(InvalidRefreshToken):
     """The revocation of the token's family is kept, though the request fails."""
 
     keeps_writes = True
-    audit_kind = "refresh_token.reused"
 
     def __init__(self, user_id: int) -> None:
         super().__init__()
-        self.audit_subject = f"user:{user_id}"
+        self.subject = f"user:{user_id}"
+
+    def aftermath(self) -> list[Audited]:
+        return [Audited("refresh_token.reused", self.subject)]
 
 
 class EmailTaken(Conflict):
@@ -92,10 +105,12 @@ class OwnAccountLocked(Conflict):
 
 class KeyBeyondGrantor(GalleyError):
     status, code, title = 403, "key-beyond-grantor", "More than its maker may do"
-    audit_kind = "permission.denied"
 
     def __init__(self, permissions: list[str]) -> None:
         super().__init__(
             f"A key never gets a permission its maker does not hold: {', '.join(permissions)}.",
             permissions=permissions,
         )
+
+    def aftermath(self) -> list[Audited]:
+        return [Audited("permission.denied", data=self.extra)]

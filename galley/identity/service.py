@@ -15,6 +15,14 @@ from galley.config import Settings
 from galley.db import insert_for, insert_row, key_from, update_row, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.identity import credentials, rules
+
+# Who is calling and whether they may: what every area's routes declare.
+from galley.identity.access import Actor as Actor
+from galley.identity.access import CurrentPrincipal as CurrentPrincipal
+from galley.identity.access import Principal as Principal
+from galley.identity.access import RequestOrigin as RequestOrigin
+from galley.identity.access import origin_of as origin_of
+from galley.identity.access import requires as requires
 from galley.identity.errors import (
     ApiKeyNotFound,
     EmailTaken,

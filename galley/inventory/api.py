@@ -5,12 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from galley.errors import problem_responses
-from galley.events import service as events
-from galley.http.deps import Actor
 from galley.http.etags import resource_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
-from galley.identity.access import requires
+from galley.identity.service import Actor, requires
 from galley.inventory import service
 from galley.inventory.filters import StockFilters
 from galley.inventory.schemas import (
@@ -22,7 +20,7 @@ from galley.inventory.schemas import (
     LocationOut,
     StockLevelOut,
 )
-from galley.orders.backorders import stock_arrived
+from galley.reactions import settled
 
 locations = APIRouter(prefix="/v1/locations", tags=["locations"], route_class=GalleyRoute)
 stock = APIRouter(prefix="/v1/stock", tags=["stock"], route_class=GalleyRoute)
@@ -106,27 +104,22 @@ async def adjust_stock(
 ) -> Response:
     """Stock that becomes free goes to waiting orders first; stock that drops below a
     reorder point is bought."""
-    product_id, location_id, entry_id = await service.adjust_stock(
+    adjusted = await settled(
         session,
-        sku=body.sku,
-        location=body.location,
-        delta=body.delta,
-        reason=body.reason,
-        actor=actor,
+        service.adjust_stock(
+            session,
+            sku=body.sku,
+            location=body.location,
+            delta=body.delta,
+            reason=body.reason,
+            actor=actor,
+        ),
     )
-    await stock_arrived(
-        session, location_id, [product_id], actor=actor, cause=f"stock adjusted ({body.reason})"
-    )
-    adjusted = AdjustmentOut(
-        entry=await service.get_ledger_entry(session, entry_id),
-        stock=await service.stock_level(session, product_id, location_id),
-    )
-    await events.record(session, "stock.adjusted", adjusted)
     return resource_response(
         request,
-        adjusted,
+        await service.adjustment(session, adjusted),
         status_code=201,
-        headers={"Location": f"/v1/stock/ledger/{entry_id}"},
+        headers={"Location": f"/v1/stock/ledger/{adjusted.entry_id}"},
     )
 
 

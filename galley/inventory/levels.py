@@ -1,14 +1,15 @@
 """Stock rows: the only module that locks and writes `stock_levels`.
 
 Locks are always taken in product order, and before any order or purchase-order row,
-so that two transactions never wait on each other in a circle.
+so that two transactions never wait on each other in a circle. (A product's first row
+at a location is made on first use and locked after the rows that exist: two
+transactions making the same row wait on each other's insert, not in a circle.)
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from typing import cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
@@ -16,63 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
 from galley.catalog.models import Product
+from galley.changes import Announced, Change
 from galley.db import insert_for, utcnow
-from galley.events import service as events
 from galley.inventory import rules
 from galley.inventory.models import Location, StockLedgerEntry, StockLevel
+from galley.inventory.rules import Level, LevelChange
 from galley.inventory.schemas import StockLevelOut
 
 _LEVELS = cast(Table, StockLevel.__table__)
 _LEDGER = cast(Table, StockLedgerEntry.__table__)
 _PRODUCTS = cast(Table, Product.__table__)
 _LOCATIONS = cast(Table, Location.__table__)
-
-
-@dataclass(frozen=True)
-class Level:
-    """One product's figures at one location, and what names them."""
-
-    product_id: int
-    on_hand: int
-    reserved: int
-    backordered: int
-    incoming: int
-    sku: str
-    location: str
-    reorder_point: int | None
-
-    @property
-    def available(self) -> int:
-        return self.on_hand - self.reserved
-
-    @property
-    def cover(self) -> rules.Cover:
-        return rules.Cover(backordered=self.backordered, incoming=self.incoming)
-
-    def after(self, change: LevelChange) -> Level:
-        return replace(
-            self,
-            on_hand=self.on_hand + change.on_hand,
-            reserved=self.reserved + change.reserved,
-            backordered=self.backordered + change.backordered,
-            incoming=self.incoming + change.incoming,
-        )
-
-    def view(self) -> StockLevelOut:
-        return StockLevelOut.of(
-            self.sku, self.location, self.on_hand, self.reserved, self.backordered, self.incoming
-        )
-
-
-@dataclass(frozen=True)
-class LevelChange:
-    """Signed changes of one product's figures."""
-
-    product_id: int
-    on_hand: int = 0
-    reserved: int = 0
-    backordered: int = 0
-    incoming: int = 0
 
 
 # Built once: these run on every order, and building a statement costs as much as running it.
@@ -119,7 +74,15 @@ async def lock_levels(
     ids = sorted(set(product_ids))
     if not ids:
         return {}
-    await _ensure(session, location_id, ids)
+    locked = await _lock(session, location_id, ids)
+    if missing := [p for p in ids if p not in locked]:
+        # A product's first stock at a location: its row is made, then locked like the rest.
+        await _ensure(session, location_id, missing)
+        locked |= await _lock(session, location_id, missing)
+    return dict(sorted(locked.items()))
+
+
+async def _lock(session: AsyncSession, location_id: int, ids: list[int]) -> dict[int, Level]:
     rows = await session.execute(_LOCK, {"location_id": location_id, "product_ids": ids})
     return {row.product_id: Level(*row) for row in rows}
 
@@ -140,12 +103,12 @@ async def change_levels(
     changes: Iterable[LevelChange],
     *,
     before: Mapping[int, Level] | None = None,
-) -> None:
+) -> list[Change]:
     """Apply signed changes in one statement; the rows must be locked (`lock_levels`).
 
     A change that can lower what is available (a reservation, stock taken away) passes
     the locked figures as `before`: a product whose available stock falls below its
-    reorder point, or to zero, is announced (`stock.low`).
+    reorder point, or to zero, is announced (`stock.low`) in what this returns.
     """
     changes = list(changes)
     now = utcnow()
@@ -164,29 +127,36 @@ async def change_levels(
     ]
     if params:
         await session.execute(_CHANGE, params)
-    if before is not None:
-        await _announce_low(session, before, changes)
+    return [] if before is None else _fallen_low(before, changes)
 
 
-async def _announce_low(
-    session: AsyncSession, before: Mapping[int, Level], changes: list[LevelChange]
-) -> None:
+def level_view(level: Level) -> StockLevelOut:
+    return StockLevelOut.of(
+        level.sku,
+        level.location,
+        level.on_hand,
+        level.reserved,
+        level.backordered,
+        level.incoming,
+    )
+
+
+def _fallen_low(before: Mapping[int, Level], changes: list[LevelChange]) -> list[Change]:
     fallen = []
     for change in changes:
         was = before[change.product_id]
         now = was.after(change)
         if rules.fell_low(was.available, now.available, was.reorder_point):
-            fallen.append(now.view())
-    if fallen:
-        await events.record(session, "stock.low", *fallen)
+            fallen.append(level_view(now))
+    return [Announced("stock.low", fallen)] if fallen else []
 
 
 async def reserve(
     session: AsyncSession, location_id: int, requested: Mapping[int, int]
-) -> tuple[dict[int, rules.Allocation], dict[int, Level]]:
+) -> tuple[dict[int, rules.Allocation], dict[int, Level], list[Change]]:
     """Allocate what each product has available at the location; backorder the rest.
 
-    Returns the allocations and the figures after them. Three statements whatever the
+    Returns the allocations, the figures after them and what fell low. Three statements whatever the
     number of products, so concurrent orders never allocate the same unit twice and a
     large order costs no more round trips than a small one.
     """
@@ -199,8 +169,8 @@ async def reserve(
         LevelChange(product_id, reserved=a.allocated, backordered=a.backordered)
         for product_id, a in allocations.items()
     ]
-    await change_levels(session, location_id, changes, before=levels)
-    return allocations, {c.product_id: levels[c.product_id].after(c) for c in changes}
+    fallen = await change_levels(session, location_id, changes, before=levels)
+    return allocations, {c.product_id: levels[c.product_id].after(c) for c in changes}, fallen
 
 
 async def write_ledger(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 AdjustmentReason = Literal["received", "count", "damaged", "returned", "other"]
@@ -46,6 +46,57 @@ class Cover:
     def uncovered(self) -> int:
         """Backordered units nothing is on its way for."""
         return self.backordered - self.promised
+
+
+@dataclass(frozen=True)
+class Level:
+    """One product's figures at one location, and what names them."""
+
+    product_id: int
+    on_hand: int
+    reserved: int
+    backordered: int
+    incoming: int
+    sku: str
+    location: str
+    reorder_point: int | None
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+    @property
+    def cover(self) -> Cover:
+        return Cover(backordered=self.backordered, incoming=self.incoming)
+
+    def after(self, change: LevelChange) -> Level:
+        return replace(
+            self,
+            on_hand=self.on_hand + change.on_hand,
+            reserved=self.reserved + change.reserved,
+            backordered=self.backordered + change.backordered,
+            incoming=self.incoming + change.incoming,
+        )
+
+
+@dataclass(frozen=True)
+class LevelChange:
+    """Signed changes of one product's figures."""
+
+    product_id: int
+    on_hand: int = 0
+    reserved: int = 0
+    backordered: int = 0
+    incoming: int = 0
+
+
+@dataclass(frozen=True)
+class Adjusted:
+    """An adjustment made: its product, location and ledger entry, by their keys."""
+
+    product_id: int
+    location_id: int
+    entry_id: int
 
 
 def fell_low(before: int, after: int, reorder_point: int | None) -> bool:

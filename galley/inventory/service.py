@@ -1,4 +1,4 @@
-"""Inventory use cases. Stock rows are locked in product order from this module only."""
+"""Inventory use cases, and what other areas call to move stock (`levels` locks the rows)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.catalog.models import Product
+from galley.changes import Announced, Change, CoverChanged, StockAdjusted, StockFreed
 from galley.db import insert_for, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.http.paging import AnySelect, fetch_page
@@ -18,8 +19,20 @@ from galley.inventory.errors import (
     LocationNotFound,
     StockReserved,
 )
+from galley.inventory.filters import StockFilters as StockFilters
+
+# Other areas move stock through these; `levels` is the only module that locks its rows.
+from galley.inventory.levels import change_levels as change_levels
+from galley.inventory.levels import level_view as level_view
+from galley.inventory.levels import locations_of as locations_of
+from galley.inventory.levels import lock_levels as lock_levels
+from galley.inventory.levels import reserve as reserve
+from galley.inventory.levels import write_ledger as write_ledger
 from galley.inventory.models import Location, StockLedgerEntry, StockLevel
-from galley.inventory.schemas import LedgerEntryOut, LocationCreate, StockLevelOut
+from galley.inventory.rules import Adjusted
+from galley.inventory.rules import Level as Level
+from galley.inventory.rules import LevelChange as LevelChange
+from galley.inventory.schemas import AdjustmentOut, LedgerEntryOut, LocationCreate, StockLevelOut
 
 _LEVELS = cast(Table, StockLevel.__table__)
 
@@ -185,10 +198,11 @@ async def adjust_stock(
     delta: int,
     reason: str,
     actor: str,
-) -> tuple[int, int, int]:
+) -> tuple[Adjusted, list[Change]]:
     """Change on_hand by `delta` with a ledger entry; never below what is reserved.
 
-    Returns the product, the location and the ledger entry, by their keys.
+    Stock that becomes free goes to waiting orders first; stock that drops below a
+    reorder point is bought.
     """
     if delta == 0:
         raise InvalidRequest(
@@ -200,16 +214,34 @@ async def adjust_stock(
     level = (await levels.lock_levels(session, location_id, [product_id]))[product_id]
     if not rules.can_adjust(level.on_hand, level.reserved, delta):
         raise StockReserved(sku, location, level.on_hand, level.reserved, delta)
-    await levels.change_levels(
+    fallen = await levels.change_levels(
         session,
         location_id,
-        [levels.LevelChange(product_id, on_hand=delta)],
+        [LevelChange(product_id, on_hand=delta)],
         before={product_id: level},
     )
     (entry_id,) = await levels.write_ledger(
         session, location_id, [(product_id, delta)], reason=reason, reference=None, actor=actor
     )
-    return product_id, location_id, entry_id
+    adjusted = Adjusted(product_id, location_id, entry_id)
+    follows: Change = (
+        StockFreed(location_id, (product_id,), actor, f"stock adjusted ({reason})")
+        if delta > 0
+        else CoverChanged(location_id, (product_id,), actor)
+    )
+    return adjusted, [*fallen, follows, StockAdjusted(adjusted)]
+
+
+async def adjustment(session: AsyncSession, adjusted: Adjusted) -> AdjustmentOut:
+    """The adjustment's ledger entry and its product's figures as they stand now."""
+    return AdjustmentOut(
+        entry=await get_ledger_entry(session, adjusted.entry_id),
+        stock=await stock_level(session, adjusted.product_id, adjusted.location_id),
+    )
+
+
+async def announce_adjustment(session: AsyncSession, change: StockAdjusted) -> list[Change]:
+    return [Announced("stock.adjusted", [await adjustment(session, change.adjusted)])]
 
 
 async def _product_id(session: AsyncSession, sku: str) -> int:

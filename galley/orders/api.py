@@ -7,17 +7,17 @@ from fastapi.responses import StreamingResponse
 
 from galley.catalog.schemas import TEXT_PATTERN
 from galley.errors import problem_responses
-from galley.http.deps import Actor, AppSettings
+from galley.http.deps import AppSettings
 from galley.http.etags import resource_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
 from galley.http.throttle import AppThrottle
-from galley.identity.access import CurrentPrincipal, requires
+from galley.identity.service import Actor, CurrentPrincipal, requires
 from galley.inventory import service as inventory
 from galley.inventory.schemas import CODE_PATTERN
-from galley.orders import lifecycle, views
+from galley.orders import service as orders
+from galley.orders import views
 from galley.orders.fulfilment import FulfilmentFeed
-from galley.orders.placing import place_order
 from galley.orders.rules import Action, Status
 from galley.orders.schemas import (
     ORDER_ID_PATTERN,
@@ -26,6 +26,7 @@ from galley.orders.schemas import (
     OrderEventOut,
     OrderOut,
 )
+from galley.reactions import settled
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=GalleyRoute)
 OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN, description="The order's `id`.")]
@@ -54,12 +55,15 @@ async def create_order(
     staff and integrations are not held to it."""
     if principal.customer_id is not None:
         await throttle.spend_order(principal.customer_id)
-    order = await place_order(
+    order = await settled(
         session,
-        body,
-        currency=settings.currency,
-        actor=principal.actor,
-        customer_id=principal.customer_id,
+        orders.place_order(
+            session,
+            body,
+            currency=settings.currency,
+            actor=principal.actor,
+            customer_id=principal.customer_id,
+        ),
     )
     return resource_response(
         request, order, status_code=201, headers={"Location": f"/v1/orders/{order.id}"}
@@ -127,7 +131,7 @@ async def list_order_events(
 
 
 async def _move(session: Session, order_id: str, action: Action, actor: str) -> OrderOut:
-    return await lifecycle.transition(session, order_id, action, actor=actor)
+    return await settled(session, orders.transition(session, order_id, action, actor=actor))
 
 
 @router.post(
@@ -177,13 +181,16 @@ async def cancel_order(
 ) -> OrderOut:
     """Any open state → `cancelled` (a customer's own order: until preparation starts);
     reserved stock is released."""
-    return await lifecycle.transition(
+    return await settled(
         session,
-        order_id,
-        "cancel",
-        actor=principal.actor,
-        reason=body.reason if body else None,
-        customer_id=principal.customer_id,
+        orders.transition(
+            session,
+            order_id,
+            "cancel",
+            actor=principal.actor,
+            reason=body.reason if body else None,
+            customer_id=principal.customer_id,
+        ),
     )
 
 

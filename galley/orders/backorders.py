@@ -1,27 +1,23 @@
 """Free stock goes to waiting orders, oldest first, before any new order can take it.
 
 Every rise of free stock — a receipt, a positive adjustment, a cancelled order letting
-go of what it held — ends in `stock_arrived` within the same transaction.
+go of what it held — is a `StockFreed`, which `galley.reactions` hands to
+`fill_backorders` within the same transaction.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from galley.changes import Announced, Change, StockFreed
 from galley.db import utcnow
-from galley.events import service as events
-from galley.inventory import levels
+from galley.inventory import service as inventory
 from galley.orders import rules, views
 from galley.orders.models import Order, OrderEvent, OrderLine
-from galley.purchasing.receiving import receive
-from galley.purchasing.replenishment import replenish
-from galley.purchasing.schemas import ReceiptCreate
-from galley.purchasing.views import Loaded
 
 _LINES = cast(Table, OrderLine.__table__)
 _ORDERS = cast(Table, Order.__table__)
@@ -60,39 +56,14 @@ _COMPLETE = (
 )
 
 
-async def stock_arrived(
-    session: AsyncSession, location_id: int, product_ids: Iterable[int], *, actor: str, cause: str
-) -> None:
-    """Free stock rose: fill waiting orders, then buy whatever is still not covered."""
-    ids = sorted(set(product_ids))
-    await fill_backorders(session, location_id, ids, actor=actor, cause=cause)
-    await replenish(session, location_id, ids, actor=actor)
-
-
-async def receive_goods(
-    session: AsyncSession, po_id: str, receipt: ReceiptCreate, *, actor: str
-) -> Loaded:
-    """Goods arrived against a purchase order: stock rises, then goes to waiting orders."""
-    found, arrived = await receive(session, po_id, receipt, actor=actor)
-    await stock_arrived(
-        session,
-        found.order.location_id,
-        arrived,
-        actor=actor,
-        cause=f"purchase order {found.order.id} received",
-    )
-    return found
-
-
-async def fill_backorders(
-    session: AsyncSession, location_id: int, product_ids: Iterable[int], *, actor: str, cause: str
-) -> None:
+async def fill_backorders(session: AsyncSession, freed: StockFreed) -> list[Change]:
     """Allocate the available stock of these products to backordered lines, oldest order
     first; orders left with nothing backordered become `confirmed`."""
-    figures = await levels.lock_levels(session, location_id, product_ids)
+    location_id, actor, cause = freed.location_id, freed.actor, freed.cause
+    figures = await inventory.lock_levels(session, location_id, freed.product_ids)
     free = {p: lv.available for p, lv in figures.items() if lv.available > 0 and lv.backordered}
     if not free:
-        return
+        return []
     waiting = (
         await session.execute(_WAITING, {"location_id": location_id, "product_ids": sorted(free)})
     ).all()
@@ -104,29 +75,30 @@ async def fill_backorders(
         given = rules.fill_oldest_first(free[product_id], [line.backordered for line in lines])
         fills += [(line, qty) for line, qty in zip(lines, given, strict=True) if qty]
     if not fills:
-        return
+        return []
     await session.execute(_ALLOCATE, [{"line_id": line.id, "qty": qty} for line, qty in fills])
     totals: dict[int, int] = defaultdict(int)
     for line, qty in fills:
         totals[line.product_id] += qty
-    await levels.change_levels(
+    fallen = await inventory.change_levels(
         session,
         location_id,
-        [levels.LevelChange(p, reserved=n, backordered=-n) for p, n in totals.items()],
+        [inventory.LevelChange(p, reserved=n, backordered=-n) for p, n in totals.items()],
         before=figures,
     )
-    await _confirm_complete_orders(session, fills, actor=actor, cause=cause)
+    return fallen + await _confirm_complete_orders(session, fills, actor=actor, cause=cause)
 
 
 async def _confirm_complete_orders(
     session: AsyncSession, fills: list[tuple[Any, int]], *, actor: str, cause: str
-) -> None:
+) -> list[Change]:
     now = utcnow()
     per_order: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for line, qty in fills:
         per_order[line.order_number].append({"sku": line.sku, "allocated": qty})
     numbers = sorted(per_order)
     complete = list((await session.execute(_COMPLETE, {"numbers": numbers})).scalars())
+    changes: list[Change] = []
     if complete:
         await session.execute(
             update(_ORDERS)
@@ -134,7 +106,7 @@ async def _confirm_complete_orders(
             .values(status="confirmed", updated_at=now)
         )
         confirmed = await views.orders_by_number(session, complete)
-        await events.record(session, "order.status_changed", *confirmed, hide=views.PERSONAL)
+        changes.append(Announced("order.status_changed", confirmed, views.PERSONAL))
     shared = {"actor": actor, "created_at": now, "cause": cause}
     history = [
         shared
@@ -158,3 +130,4 @@ async def _confirm_complete_orders(
         for n in complete
     ]
     await session.execute(insert(cast(Table, OrderEvent.__table__)), history)
+    return changes

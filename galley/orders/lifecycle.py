@@ -5,12 +5,11 @@ from __future__ import annotations
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from galley.changes import Announced, Change, StockFreed
 from galley.db import update_row, utcnow
-from galley.events import service as events
 from galley.events.service import EventType
-from galley.inventory import levels
+from galley.inventory import service as inventory
 from galley.orders import rules
-from galley.orders.backorders import fill_backorders
 from galley.orders.errors import IllegalOrderTransition
 from galley.orders.models import OrderEvent, OrderLine
 from galley.orders.schemas import OrderOut
@@ -39,17 +38,18 @@ async def transition(
     actor: str,
     reason: str | None = None,
     customer_id: int | None = None,
-) -> OrderOut:
+) -> tuple[OrderOut, list[Change]]:
     """Apply `action` to the order, holding its row lock so two transitions never race.
 
     An action that moves stock locks the stock rows first, then the order (the order
     every transaction takes its locks in). Only what never changes (the location, the
     products) is taken from the read before the locks; the state and the lines' figures
-    are read again under both locks, and only those are acted on.
+    are read again under both locks, and only those are acted on. What a cancelled order
+    held is free again (`StockFreed`).
     """
     if action in _MOVES_STOCK:
         unlocked, _, lines = await load_order(session, order_id, customer_id=customer_id)
-        await levels.lock_levels(session, unlocked.location_id, [ln.product_id for ln in lines])
+        await inventory.lock_levels(session, unlocked.location_id, [ln.product_id for ln in lines])
     order, location, lines = await load_order(
         session, order_id, for_update=True, customer_id=customer_id
     )
@@ -78,15 +78,16 @@ async def transition(
             created_at=now,
         )
     )
-    if action == "cancel":
-        # What it held is free again: it goes to the orders waiting longest.
-        released = [ln.product_id for ln in lines if ln.allocated]
-        await fill_backorders(
-            session, order.location_id, released, actor=actor, cause=f"order {order.id} cancelled"
-        )
     shown = order_view(order, location, lines, keys_of(session))
-    await events.record(session, _EVENTS.get(action, "order.status_changed"), shown, hide=PERSONAL)
-    return shown
+    changes: list[Change] = [
+        Announced(_EVENTS.get(action, "order.status_changed"), [shown], PERSONAL)
+    ]
+    released = tuple(ln.product_id for ln in lines if ln.allocated)
+    if action == "cancel" and released:
+        changes.append(
+            StockFreed(order.location_id, released, actor, f"order {order.id} cancelled")
+        )
+    return shown, changes
 
 
 async def _consume(
@@ -94,12 +95,12 @@ async def _consume(
 ) -> None:
     """The order's reserved stock leaves the location, with ledger entries."""
     taken = [(ln.product_id, ln.allocated) for ln in lines if ln.allocated]
-    await levels.change_levels(
+    await inventory.change_levels(
         session,
         location_id,
-        [levels.LevelChange(p, on_hand=-n, reserved=-n) for p, n in taken],
+        [inventory.LevelChange(p, on_hand=-n, reserved=-n) for p, n in taken],
     )
-    await levels.write_ledger(
+    await inventory.write_ledger(
         session,
         location_id,
         [(p, -n) for p, n in taken],
@@ -111,11 +112,13 @@ async def _consume(
 
 async def _release(session: AsyncSession, location_id: int, lines: list[OrderLine]) -> None:
     """What the order held becomes free and what it waited for is no longer wanted."""
-    await levels.change_levels(
+    await inventory.change_levels(
         session,
         location_id,
         [
-            levels.LevelChange(ln.product_id, reserved=-ln.allocated, backordered=-ln.backordered)
+            inventory.LevelChange(
+                ln.product_id, reserved=-ln.allocated, backordered=-ln.backordered
+            )
             for ln in lines
         ],
     )

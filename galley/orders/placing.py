@@ -2,7 +2,7 @@
 
 The number of statements does not grow with the number of lines, and they are Core
 statements built once: this is the hottest path. The stock rows are locked by
-`inventory.service.reserve`, the only place that locks them.
+`inventory.levels.reserve`, the only place that locks them.
 """
 
 from __future__ import annotations
@@ -15,19 +15,17 @@ from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.catalog.service import Sellable, sellables
+from galley.changes import Change, OrderPlaced
 from galley.db import utcnow
 from galley.errors import FieldError, InvalidRequest
-from galley.events import service as events
-from galley.inventory import levels
 from galley.inventory import service as inventory
 from galley.inventory.rules import Allocation
 from galley.orders import rules
 from galley.orders.errors import InsufficientStock
 from galley.orders.models import Order, OrderEvent, OrderLine
 from galley.orders.schemas import OrderCreate, OrderOut
-from galley.orders.views import DELIVERY, PERSONAL, order_view
+from galley.orders.views import DELIVERY, order_view
 from galley.privacy.keys import keys_of
-from galley.purchasing.replenishment import replenish
 
 _ORDERS = cast(Table, Order.__table__)
 _INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.number)
@@ -54,12 +52,12 @@ async def place_order(
     currency: str,
     actor: str,
     customer_id: int | None = None,
-) -> OrderOut:
+) -> tuple[OrderOut, list[Change]]:
     """Place the order; `customer_id` is the customer placing it (from their token)."""
     products = await _sellable_lines(session, request, currency)
     location_id = await inventory.location_id_for(session, request.location, field="location")
     wanted = {products[line.sku].id: line.quantity for line in request.lines}
-    allocations, figures = await levels.reserve(session, location_id, wanted)
+    allocations, figures, fallen = await inventory.reserve(session, location_id, wanted)
     _refuse_backorders_not_allowed(request, products, allocations)
 
     keys = keys_of(session)
@@ -97,10 +95,9 @@ async def place_order(
     ]
     await session.execute(_INSERT_LINES, [line.__dict__ for line in lines])
     await session.execute(_INSERT_EVENTS, _placement_events(order, lines, actor))
-    await replenish(session, location_id, figures, actor=actor, figures=figures)
     placed = order_view(_Placed(**order), request.location, lines, keys)
-    await events.record(session, "order.placed", placed, hide=PERSONAL)
-    return placed
+    by_id = {product.id: product for product in products.values()}
+    return placed, [OrderPlaced(placed, location_id, actor, figures, by_id), *fallen]
 
 
 def _refuse_backorders_not_allowed(

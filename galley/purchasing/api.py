@@ -5,17 +5,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from galley.errors import problem_responses
-from galley.http.deps import Actor, RequestOrigin
 from galley.http.etags import check_if_match, etag_of, resource_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
-from galley.identity.access import requires
+from galley.identity.service import Actor, RequestOrigin, requires
 from galley.inventory import service as inventory
-from galley.inventory.filters import StockFilters
 from galley.inventory.schemas import CODE_PATTERN, StockLevelOut
-from galley.orders import backorders
 from galley.orders.schemas import CancelRequest
 from galley.purchasing import purchase_orders, replenishment, suppliers, views
+from galley.purchasing import service as purchasing
 from galley.purchasing.models import Supplier
 from galley.purchasing.rules import POStatus
 from galley.purchasing.schemas import (
@@ -29,6 +27,7 @@ from galley.purchasing.schemas import (
     SupplierPatch,
     SupplierWithSecret,
 )
+from galley.reactions import settle, settled
 
 supplier_router = APIRouter(prefix="/v1/suppliers", tags=["suppliers"], route_class=GalleyRoute)
 po_router = APIRouter(
@@ -169,7 +168,7 @@ async def list_purchase_orders(
 async def create_purchase_order(
     body: PurchaseOrderCreate, session: Session, actor: Actor, request: Request
 ) -> Response:
-    po_id, created = await purchase_orders.add_by_hand(session, body, actor=actor)
+    po_id, created = await settled(session, purchase_orders.add_by_hand(session, body, actor=actor))
     found = await views.load(session, str(po_id))
     return resource_response(
         request,
@@ -199,12 +198,15 @@ async def get_purchase_order(po_id: IdPath, session: Session, request: Request) 
 async def edit_purchase_order(
     po_id: IdPath, body: PurchaseOrderPatch, session: Session, actor: Actor, request: Request
 ) -> Response:
-    await purchase_orders.edit_draft(
+    await settle(
         session,
-        po_id,
-        body.lines,
-        actor=actor,
-        precondition=lambda found: check_if_match(request, views.view(found)),
+        await purchase_orders.edit_draft(
+            session,
+            po_id,
+            body.lines,
+            actor=actor,
+            precondition=lambda found: check_if_match(request, views.view(found)),
+        ),
     )
     return resource_response(request, views.view(await views.load(session, po_id)))
 
@@ -217,7 +219,7 @@ async def edit_purchase_order(
 )
 async def send_purchase_order(po_id: IdPath, session: Session, actor: Actor) -> PurchaseOrderOut:
     """`draft` → `sent`: frozen; later shortfalls collect on a new draft."""
-    await purchase_orders.send(session, po_id, actor=actor)
+    await settle(session, await purchase_orders.send(session, po_id, actor=actor))
     return views.view(await views.load(session, po_id))
 
 
@@ -231,7 +233,8 @@ async def cancel_purchase_order(
     po_id: IdPath, session: Session, actor: Actor, body: CancelRequest | None = None
 ) -> PurchaseOrderOut:
     """`draft` or `sent` → `cancelled`; what it was to bring is bought again at once."""
-    await purchase_orders.cancel(session, po_id, actor=actor, reason=body.reason if body else None)
+    reason = body.reason if body else None
+    await settle(session, await purchase_orders.cancel(session, po_id, actor=actor, reason=reason))
     return views.view(await views.load(session, po_id))
 
 
@@ -246,7 +249,7 @@ async def cancel_purchase_order(
 async def receive_purchase_order(
     po_id: IdPath, body: ReceiptCreate, session: Session, actor: Actor, request: Request
 ) -> Response:
-    await backorders.receive_goods(session, po_id, body, actor=actor)
+    await settled(session, purchasing.receive(session, po_id, body, actor=actor))
     return resource_response(
         request,
         views.view(await views.load(session, po_id)),
@@ -266,7 +269,7 @@ async def receive_purchase_order(
 )
 async def replenishment_plan(
     session: Session,
-    where: StockFilters,
+    where: inventory.StockFilters,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[PlanItem]:
@@ -285,7 +288,7 @@ async def replenishment_plan(
 )
 async def unsourced(
     session: Session,
-    where: StockFilters,
+    where: inventory.StockFilters,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[StockLevelOut]:

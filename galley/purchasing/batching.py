@@ -13,6 +13,7 @@ import structlog
 
 from galley.db import Database
 from galley.purchasing.replenishment import send_due_drafts
+from galley.reactions import settle
 
 log = structlog.get_logger("galley.purchasing")
 
@@ -25,6 +26,6 @@ async def send_batches_forever(database: Database) -> None:
         await asyncio.sleep(pause)
         try:
             async with database.transaction() as session:
-                await send_due_drafts(session, window, actor="galley")
+                await settle(session, await send_due_drafts(session, window, actor="galley"))
         except Exception:  # keep sending later batches; the error is logged with its trace
             log.exception("purchasing.batch_failed")

@@ -9,17 +9,17 @@ from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.catalog.service import sellables
+from galley.changes import Change, CoverChanged
 from galley.db import update_row, utcnow
 from galley.errors import FieldError, InvalidRequest
-from galley.inventory import levels
-from galley.inventory.service import location_id_for
+from galley.inventory import service as inventory
 from galley.purchasing import rules, suppliers
 from galley.purchasing.errors import (
     EmptyPurchaseOrder,
     IllegalPurchaseOrderTransition,
 )
 from galley.purchasing.models import PurchaseOrder, PurchaseOrderEvent, PurchaseOrderLine
-from galley.purchasing.replenishment import Purchase, add_to_drafts, replenish, send_drafts
+from galley.purchasing.replenishment import Purchase, add_to_drafts, send_drafts
 from galley.purchasing.schemas import PurchaseLineRequest, PurchaseOrderCreate
 from galley.purchasing.views import Loaded, load
 
@@ -42,7 +42,7 @@ async def lock(session: AsyncSession, po_id: str, *, also: Iterable[int] = ()) -
     """The purchase order with its stock rows (and those of the products `also` names) and
     then its own row locked, in that order; the stock rows in one go, so in product order."""
     found = await load(session, po_id)
-    await levels.lock_levels(
+    await inventory.lock_levels(
         session, found.order.location_id, [*(line.product_id for line in found.lines), *also]
     )
     return await load(session, po_id, for_update=True)
@@ -50,25 +50,27 @@ async def lock(session: AsyncSession, po_id: str, *, also: Iterable[int] = ()) -
 
 async def add_by_hand(
     session: AsyncSession, request: PurchaseOrderCreate, *, actor: str
-) -> tuple[int, bool]:
+) -> tuple[tuple[int, bool], list[Change]]:
     """A manager's purchase: onto the supplier's draft for the location (created if none).
 
     Returns the purchase order's key and whether it was created.
     """
     supplier = await suppliers.get_supplier_for_body(session, request.supplier)
-    location_id = await location_id_for(session, request.location, field="location")
+    location_id = await inventory.location_id_for(session, request.location, field="location")
     products = await _products(session, request.lines, supplier.currency, allow_zero=False)
     existing = await _draft_of(session, supplier.id, location_id)
-    await levels.lock_levels(session, location_id, [p for p, _ in products.values()])
+    await inventory.lock_levels(session, location_id, [p for p, _ in products.values()])
     buys = [
         Purchase(product_id, line.sku, supplier.id, line.quantity)
         for line in request.lines
         for product_id, _ in [products[line.sku]]
     ]
-    drafts = await add_to_drafts(session, location_id, buys, actor=actor, cause="added by hand")
+    drafts, changes = await add_to_drafts(
+        session, location_id, buys, actor=actor, cause="added by hand"
+    )
     po_id = drafts[supplier.id]
     await _set_costs(session, po_id, request.lines, products)
-    return po_id, existing is None
+    return (po_id, existing is None), changes
 
 
 async def edit_draft(
@@ -78,7 +80,7 @@ async def edit_draft(
     *,
     actor: str,
     precondition: Callable[[Loaded], None] = lambda _: None,
-) -> None:
+) -> list[Change]:
     """Set each named SKU's quantity on a draft (0 takes it off), then let the rule run.
 
     `precondition` (the caller's If-Match) is checked once the purchase order is locked,
@@ -97,7 +99,7 @@ async def edit_draft(
         product_id, _ = products[line.sku]
         current = on_draft.get(product_id)
         before = current.quantity_ordered if current else 0
-        changes.append(levels.LevelChange(product_id, incoming=line.quantity - before))
+        changes.append(inventory.LevelChange(product_id, incoming=line.quantity - before))
         if current is not None and line.quantity == 0:
             gone.append(current.id)
         elif current is not None:
@@ -118,7 +120,7 @@ async def edit_draft(
         await session.execute(_SET_ORDERED, kept)
     if new:
         await session.execute(insert(_LINES), new)
-    await levels.change_levels(session, location_id, changes)
+    await inventory.change_levels(session, location_id, changes)
     await _set_costs(session, found.order.id, lines, products)
     await record_event(
         session,
@@ -131,18 +133,20 @@ async def edit_draft(
         {"lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines]},
     )
     await update_row(session, found.order, {"updated_at": utcnow()})
-    await replenish(session, location_id, [p for p, _ in products.values()], actor=actor)
+    return [CoverChanged(location_id, tuple(p for p, _ in products.values()), actor)]
 
 
-async def send(session: AsyncSession, po_id: str, *, actor: str) -> None:
+async def send(session: AsyncSession, po_id: str, *, actor: str) -> list[Change]:
     found = await load(session, po_id, for_update=True)
     _require(found, "send")
     if not any(line.quantity_ordered for line in found.lines):
         raise EmptyPurchaseOrder(po_id)
-    await send_drafts(session, [found.order.id], actor=actor, cause="sent by hand")
+    return await send_drafts(session, [found.order.id], actor=actor, cause="sent by hand")
 
 
-async def cancel(session: AsyncSession, po_id: str, *, actor: str, reason: str | None) -> None:
+async def cancel(
+    session: AsyncSession, po_id: str, *, actor: str, reason: str | None
+) -> list[Change]:
     """Nothing more comes of it: incoming falls, and the rule buys the demand elsewhere."""
     found = await lock(session, po_id)
     target = _require(found, "cancel")
@@ -150,10 +154,10 @@ async def cancel(session: AsyncSession, po_id: str, *, actor: str, reason: str |
         (line.product_id, max(0, line.quantity_ordered - line.quantity_received))
         for line in found.lines
     ]
-    await levels.change_levels(
+    await inventory.change_levels(
         session,
         found.order.location_id,
-        [levels.LevelChange(p, incoming=-n) for p, n in outstanding],
+        [inventory.LevelChange(p, incoming=-n) for p, n in outstanding],
     )
     await record_event(
         session,
@@ -166,7 +170,7 @@ async def cancel(session: AsyncSession, po_id: str, *, actor: str, reason: str |
         None,
     )
     await update_row(session, found.order, {"status": target, "updated_at": utcnow()})
-    await replenish(session, found.order.location_id, [p for p, _ in outstanding], actor=actor)
+    return [CoverChanged(found.order.location_id, tuple(p for p, _ in outstanding), actor)]
 
 
 def _require(found: Loaded, action: rules.POAction) -> rules.POStatus:

@@ -9,10 +9,11 @@ from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.catalog.service import sellables
+from galley.changes import Change, PurchaseOrdersAnnounced, StockFreed
 from galley.db import update_row, utcnow
 from galley.errors import FieldError, InvalidRequest
-from galley.inventory import levels
-from galley.purchasing import rules, views
+from galley.inventory import service as inventory
+from galley.purchasing import rules
 from galley.purchasing.errors import IllegalPurchaseOrderTransition, OverReceipt
 from galley.purchasing.models import PurchaseOrderLine
 from galley.purchasing.purchase_orders import lock, record_event
@@ -29,11 +30,10 @@ _RECEIVED = (
 
 async def receive(
     session: AsyncSession, po_id: str, receipt: ReceiptCreate, *, actor: str
-) -> tuple[Loaded, list[int]]:
+) -> tuple[Loaded, list[Change]]:
     """Raise on_hand by what arrived (ledger `received`), lower incoming by what was
     outstanding, and move the purchase order on. Returns the order as it was locked, before
-    the receipt, and the products that arrived; `galley.orders.backorders.receive_goods`
-    then hands them to waiting orders.
+    the receipt; what arrived is free stock, which goes to waiting orders (`StockFreed`).
 
     The stock rows of the SKUs received are locked before the purchase order, whatever
     lines the order gains meanwhile."""
@@ -65,7 +65,7 @@ async def receive(
         outstanding = max(0, line.quantity_ordered - line.quantity_received)
         received[line.id] += arrival.quantity
         changes.append(
-            levels.LevelChange(
+            inventory.LevelChange(
                 line.product_id,
                 on_hand=arrival.quantity,
                 incoming=-min(outstanding, arrival.quantity),
@@ -79,8 +79,8 @@ async def receive(
         ],
     )
     location_id = found.order.location_id
-    await levels.change_levels(session, location_id, changes)
-    await levels.write_ledger(
+    await inventory.change_levels(session, location_id, changes)
+    await inventory.write_ledger(
         session,
         location_id,
         [(c.product_id, c.on_hand) for c in changes],
@@ -102,8 +102,15 @@ async def receive(
         {"lines": [{"sku": a.sku, "quantity": a.quantity} for a in receipt.lines]},
     )
     await update_row(session, found.order, {"status": target, "updated_at": utcnow()})
-    await views.announce(session, "purchase_order.received", [found.order.id])
-    return found, [c.product_id for c in changes]
+    return found, [
+        PurchaseOrdersAnnounced("purchase_order.received", (found.order.id,)),
+        StockFreed(
+            location_id,
+            tuple(c.product_id for c in changes),
+            actor,
+            f"purchase order {found.order.id} received",
+        ),
+    ]
 
 
 def _check_lines(receipt: ReceiptCreate, on_order: Mapping[str, object]) -> None:

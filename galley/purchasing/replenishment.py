@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -18,8 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from galley.catalog.service import Sellable, sellables, sellables_by_id
+from galley.changes import (
+    Change,
+    CoverChanged,
+    DraftsGrew,
+    OrderPlaced,
+    PurchaseOrdersAnnounced,
+    SourcingChanged,
+    StockFreed,
+)
 from galley.db import insert_for, settings_of, utcnow
-from galley.inventory import levels
 from galley.inventory import service as inventory
 from galley.purchasing import rules, views
 from galley.purchasing.models import PurchaseOrder, PurchaseOrderEvent, PurchaseOrderLine, Supplier
@@ -73,7 +81,7 @@ class Purchase:
     quantity: int
 
 
-def purchases(product: Sellable, level: levels.Level) -> int:
+def purchases(product: Sellable, level: inventory.Level) -> int:
     """What the rule buys now for one product at one location (0 without a supplier)."""
     if product.supplier_id is None:
         return 0
@@ -91,41 +99,63 @@ def purchases(product: Sellable, level: levels.Level) -> int:
 
 
 async def replenish(
+    session: AsyncSession, change: OrderPlaced | StockFreed | CoverChanged
+) -> list[Change]:
+    """Add what the rule buys to each supplier's draft at the change's location.
+
+    The change's locked figures, and what it read of the products, are used when it has
+    them: an order's are.
+    """
+    return await _replenish(
+        session,
+        change.location_id,
+        change.product_ids,
+        actor=change.actor,
+        figures=getattr(change, "figures", None),
+        known=getattr(change, "products", None),
+    )
+
+
+async def replenish_everywhere(session: AsyncSession, change: SourcingChanged) -> list[Change]:
+    """Run the rule for one product at every location that stocks it."""
+    changes = []
+    for location_id in await inventory.locations_of(session, change.product_id):
+        changes += await _replenish(
+            session, location_id, [change.product_id], actor=change.actor, figures=None
+        )
+    return changes
+
+
+async def _replenish(
     session: AsyncSession,
     location_id: int,
     product_ids: Iterable[int],
     *,
     actor: str,
-    figures: dict[int, levels.Level] | None = None,
-) -> None:
-    """Add what the rule buys to each supplier's draft for this location.
-
-    `figures` are the products' locked figures when the caller has them already.
-    """
+    figures: Mapping[int, inventory.Level] | None,
+    known: Mapping[int, Sellable] | None = None,
+) -> list[Change]:
     ids = sorted(set(product_ids))
-    products = {p: s for p, s in (await sellables_by_id(session, ids)).items() if s.supplier_id}
+    found = known if known is not None else await sellables_by_id(session, ids)
+    products = {p: found[p] for p in ids if p in found and found[p].supplier_id}
     if not products:
-        return
+        return []
     if figures is None:
-        figures = await levels.lock_levels(session, location_id, products)
+        figures = await inventory.lock_levels(session, location_id, products)
     buys = [
         Purchase(p, products[p].sku, cast(int, products[p].supplier_id), quantity)
         for p in sorted(products)
         if (quantity := purchases(products[p], figures[p])) > 0
     ]
-    if buys:
-        await add_to_drafts(session, location_id, buys, actor=actor, cause="replenishment")
-
-
-async def replenish_everywhere(session: AsyncSession, product_id: int, *, actor: str) -> None:
-    """Run the rule for one product at every location that stocks it."""
-    for location_id in await levels.locations_of(session, product_id):
-        await replenish(session, location_id, [product_id], actor=actor)
+    if not buys:
+        return []
+    _, changes = await add_to_drafts(session, location_id, buys, actor=actor, cause="replenishment")
+    return changes
 
 
 async def add_to_drafts(
     session: AsyncSession, location_id: int, buys: list[Purchase], *, actor: str, cause: str
-) -> dict[int, int]:
+) -> tuple[dict[int, int], list[Change]]:
     """Put purchases on each supplier's open draft for the location, creating it if need be,
     and count them as incoming. Returns the purchase order each supplier's lines went on."""
     drafts, created = await _drafts(session, location_id, sorted({b.supplier_id for b in buys}))
@@ -154,8 +184,10 @@ async def add_to_drafts(
             for b in buys
         ],
     )
-    await levels.change_levels(
-        session, location_id, [levels.LevelChange(b.product_id, incoming=b.quantity) for b in buys]
+    await inventory.change_levels(
+        session,
+        location_id,
+        [inventory.LevelChange(b.product_id, incoming=b.quantity) for b in buys],
     )
     per_po: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for b in buys:
@@ -177,9 +209,21 @@ async def add_to_drafts(
             for po, lines in sorted(per_po.items())
         ],
     )
-    await views.announce(session, "purchase_order.created", created)
-    await send_due_drafts(session, batch_window(session), only=sorted(per_po), actor=actor)
-    return drafts
+    grown: list[Change] = [DraftsGrew(tuple(sorted(per_po)), actor)]
+    if created:
+        grown.insert(0, PurchaseOrdersAnnounced("purchase_order.created", tuple(created)))
+    return drafts, grown
+
+
+async def send_grown_drafts(session: AsyncSession, grown: DraftsGrew) -> list[Change]:
+    """Send those of the drafts that are due (`send_due_drafts`)."""
+    return await send_due_drafts(
+        session, batch_window(session), only=list(grown.purchase_order_ids), actor=grown.actor
+    )
+
+
+async def announce(session: AsyncSession, change: PurchaseOrdersAnnounced) -> list[Change]:
+    return [await views.announced(session, change.type, change.purchase_order_ids)]
 
 
 async def send_due_drafts(
@@ -188,7 +232,7 @@ async def send_due_drafts(
     *,
     only: list[int] | None = None,
     actor: str,
-) -> None:
+) -> list[Change]:
     """Send the drafts of suppliers who take orders automatically, unless that supplier
     was sent an order for the same location within `window` (then a later call sends it:
     see `galley.purchasing.batching`)."""
@@ -196,8 +240,7 @@ async def send_due_drafts(
     if only is not None:
         stmt = stmt.where(_DUE_DRAFT.id.in_(only))
     due = list((await session.execute(stmt)).scalars())
-    if due:
-        await send_drafts(session, due, actor=actor, cause="sent automatically")
+    return await send_drafts(session, due, actor=actor, cause="sent automatically") if due else []
 
 
 async def _drafts(
@@ -234,7 +277,9 @@ async def _drafts(
     return found, created
 
 
-async def send_drafts(session: AsyncSession, po_ids: list[int], *, actor: str, cause: str) -> None:
+async def send_drafts(
+    session: AsyncSession, po_ids: list[int], *, actor: str, cause: str
+) -> list[Change]:
     """Freeze these drafts as sent; the `sent` event is what reaches the supplier."""
     now = utcnow()
     sent = list(
@@ -264,7 +309,8 @@ async def send_drafts(session: AsyncSession, po_ids: list[int], *, actor: str, c
                 for po in sorted(sent)
             ],
         )
-        await views.announce(session, "purchase_order.sent", sent)
+        return [PurchaseOrdersAnnounced("purchase_order.sent", tuple(sent))]
+    return []
 
 
 async def plan(
@@ -278,7 +324,7 @@ async def plan(
     items = []
     for level in stock:
         product = products[level.sku]
-        figures = levels.Level(
+        figures = inventory.Level(
             product.id,
             level.on_hand,
             level.reserved,

@@ -22,8 +22,7 @@ from galley.purchasing.errors import (
 )
 from galley.purchasing.models import PurchaseOrder, PurchaseOrderLine, Supplier
 from galley.purchasing.schemas import SupplierCreate, SupplierOut, SupplierPatch
-from galley.webhooks.secrets import SigningSecrets
-from galley.webhooks.service import check_url
+from galley.webhooks.service import SigningSecrets, check_url
 
 SECRETS = SigningSecrets(
     "suppliers",

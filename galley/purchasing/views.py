@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from galley.changes import Announced
 from galley.db import key_from
-from galley.events import service as events
 from galley.events.service import EventType
 from galley.http.paging import fetch_page
 from galley.inventory.models import Location
@@ -126,8 +126,7 @@ async def _details(
     return lines, dispatches
 
 
-async def announce(session: AsyncSession, type: EventType, po_ids: Iterable[int]) -> None:
-    """Record `type` for each purchase order, as it stands now."""
+async def announced(session: AsyncSession, type: EventType, po_ids: Iterable[int]) -> Announced:
+    """`type` for each purchase order, as it stands now."""
     shown = [view(await load(session, str(po_id))) for po_id in sorted(set(po_ids))]
-    if shown:
-        await events.record(session, type, *shown, hide=_DISPATCH)
+    return Announced(type, shown, _DISPATCH)

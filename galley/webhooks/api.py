@@ -5,11 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from galley.errors import problem_responses
-from galley.http.deps import RequestOrigin
 from galley.http.etags import check_if_match, resource_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
-from galley.identity.access import requires
+from galley.identity.service import RequestOrigin, requires
 from galley.webhooks import service
 from galley.webhooks.schemas import (
     DeliveryStatus,

@@ -34,7 +34,7 @@ from galley.webhooks.schemas import (
     WebhookEndpointOut,
     WebhookEndpointPatch,
 )
-from galley.webhooks.secrets import SigningSecrets
+from galley.webhooks.secrets import SigningSecrets as SigningSecrets
 
 SECRETS = SigningSecrets("webhook_endpoints")
 # A resolver that works answers in milliseconds; one that does not must not hold the

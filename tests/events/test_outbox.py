@@ -121,9 +121,10 @@ async def test_each_step_of_an_order_and_its_purchase_is_an_event(
     types = [(e["type"], e["data"].get("status")) for e in await _stream(client)]
     assert types == [
         ("product.created", None),
+        # What an order makes happen is told after the order itself.
+        ("order.placed", "awaiting_stock"),
         ("purchase_order.created", "draft"),
         ("purchase_order.sent", "sent"),
-        ("order.placed", "awaiting_stock"),
         ("purchase_order.received", "received"),
         ("order.status_changed", "confirmed"),
         ("order.status_changed", "preparing"),

@@ -78,7 +78,7 @@ def test_the_command_line_refuses_a_customer_key(tmp_path: Path, sqlite_template
         env=env,
     )
     assert made.exit_code == 0, made.output
-    assert made.output.startswith("gk_live_")
+    assert made.stdout.startswith("gk_live_")  # the key alone on stdout; logs go to stderr
 
 
 async def test_a_restricted_key_does_exactly_what_its_scopes_say(

@@ -20,7 +20,7 @@ from galley.config import SettingsError, load_settings
 from galley.db import Database
 from galley.models import Base
 from galley.privacy.keys import data_keys
-from galley.privacy.rotation import reseal, rows_to_reseal
+from galley.resealing import reseal, rows_to_reseal
 from tests import shop
 from tests.auth import NEXT_DATA_KEY, TEST_DATA_KEYS
 from tests.services import blocking

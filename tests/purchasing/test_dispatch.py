@@ -19,10 +19,9 @@ from standardwebhooks import Webhook
 from galley.app import create_app
 from galley.config import Settings, load_settings
 from galley.db import Database
-from galley.events.consumers import consumers
 from galley.events.relay import consume_pending, publish_pending
-from galley.events.worker import run_until_stopped
 from galley.purchasing.sending import send_due
+from galley.worker import consumers, run_until_stopped
 from tests import shop
 from tests.auth import api_key
 from tests.mailbox import Mailbox

@@ -21,12 +21,11 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from galley.config import Settings, load_settings
 from galley.config_values import key_ring
 from galley.db import Database
-from galley.events.consumers import consumers
 from galley.events.relay import consume_pending, publish_pending
-from galley.events.worker import run_until_stopped
-from galley.privacy.rotation import reseal, rows_to_reseal
+from galley.resealing import reseal, rows_to_reseal
 from galley.webhooks import delivery as sending
 from galley.webhooks.delivery import deliver_due, pinned
+from galley.worker import consumers, run_until_stopped
 from tests import shop
 from tests.auth import NEXT_DATA_KEY, TEST_DATA_KEYS
 from tests.certificates import self_signed
