@@ -40,29 +40,17 @@ async def stock_up(session: AsyncSession, skus: list[str], rng: random.Random) -
             if rng.random() < 0.2:
                 continue
             received = rng.randint(1, most)
-            await settled(
-                session,
-                inventory.adjust_stock(
-                    session,
-                    sku=sku,
-                    location=location,
-                    delta=received,
-                    reason="received",
-                    actor=ACTOR,
-                ),
-            )
+            await _adjust(session, sku, location, received, "received")
             if received > 5 and rng.random() < 0.1:
-                await settled(
-                    session,
-                    inventory.adjust_stock(
-                        session,
-                        sku=sku,
-                        location=location,
-                        delta=-rng.randint(1, 3),
-                        reason=rng.choice(("damaged", "count")),
-                        actor=ACTOR,
-                    ),
-                )
+                lost = -rng.randint(1, 3)
+                await _adjust(session, sku, location, lost, rng.choice(("damaged", "count")))
+
+
+async def _adjust(session: AsyncSession, sku: str, location: str, delta: int, reason: str) -> None:
+    adjusted = inventory.adjust_stock(
+        session, sku=sku, location=location, delta=delta, reason=reason, actor=ACTOR
+    )
+    await settled(session, adjusted)
 
 
 async def serve(
