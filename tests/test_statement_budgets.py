@@ -1,0 +1,165 @@
+"""What a request costs PostgreSQL, counted on the wire from the edge.
+
+Every statement a request sends is counted the way `log_statement = all` logs it:
+`BEGIN`, `COMMIT`, the pool's pings, the `Idempotency-Key` claim, the caller's
+credentials and every reaction included (`bench/wire.py` reads the protocol between
+the app and the server). Each request here is sent as a client sends it: an API key
+and, on a write, an `Idempotency-Key`.
+
+`CEILINGS` holds what each request sends today and fails if it sends more; a request
+that sends fewer fails too, until its ceiling is lowered, so the figures only go down.
+`TARGETS` are the budgets of issue 11, where the ceilings are headed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from bench.wire import Proxy
+from galley.app import create_app
+from galley.config import load_settings
+from tests import shop
+from tests.auth import api_key
+from tests.conftest import empty_postgres
+from tests.services import blocking
+
+pytestmark = pytest.mark.postgres
+
+CEILINGS = {
+    "order in stock": 22,
+    "order that buys, 1 line": 31,
+    "order that buys, 50 lines": 280,
+    "receipt filling 3 orders": 55,
+    "read an order": 8,
+    "read a product": 7,
+    "read a page of products": 7,
+}
+TARGETS = {
+    "order in stock": 5,
+    "order that buys, 1 line": 8,
+    "order that buys, 50 lines": 8,
+    "receipt filling 3 orders": 12,
+    "read an order": 3,
+    "read a product": 3,
+    "read a page of products": 3,
+}
+
+
+@dataclass
+class Counted:
+    client: httpx.AsyncClient
+    proxy: Proxy
+
+    async def send(self, method: str, path: str, **kwargs: Any) -> tuple[httpx.Response, int]:
+        """The answer, and the statements the request sent."""
+        headers = {"Idempotency-Key": uuid.uuid4().hex} if method == "POST" else {}
+        before = self.proxy.statements()
+        response = await self.client.request(method, path, headers=headers, **kwargs)
+        assert response.status_code < 300, response.text
+        return response, self.proxy.statements() - before
+
+
+@pytest.fixture
+async def counted(postgres_database: str) -> AsyncIterator[Counted]:
+    blocking(lambda: empty_postgres(postgres_database))
+    address = make_url(postgres_database)
+    proxy = Proxy((address.host or "127.0.0.1", address.port or 5432))
+    through = address.set(port=proxy.start()).render_as_string(hide_password=False)
+    settings = load_settings(database_url=through, log_level="WARNING")
+    app = create_app(settings)
+    headers = {"Authorization": f"Bearer {await api_key(postgres_database)}"}
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://galley.test", headers=headers
+        ) as client:
+            yield Counted(client, proxy)
+    finally:
+        await app.state.engine.dispose()
+        proxy.stop()
+
+
+def _within(found: dict[str, int]) -> None:
+    over = {name: sent for name, sent in found.items() if sent > CEILINGS[name]}
+    assert not over, f"statements sent, over their ceilings {CEILINGS}: {over}"
+    under = {name: sent for name, sent in found.items() if sent < CEILINGS[name]}
+    assert not under, f"statements sent now; lower these ceilings to them: {under}"
+
+
+async def test_an_order_and_a_read_send_no_more_than_their_ceilings(counted: Counted) -> None:
+    client = counted.client
+    await shop.location(client)
+    await shop.product(client, "TEA")
+    await shop.stock(client, "TEA", 10)
+    await shop.order(client, ("TEA", 1))  # every statement of the path prepared once
+
+    placed, in_stock = await counted.send(
+        "POST", "/v1/orders", json={"location": "KITCHEN", "lines": [{"sku": "TEA", "quantity": 1}]}
+    )
+    assert placed.json()["status"] == "confirmed"
+    _, one_order = await counted.send("GET", f"/v1/orders/{placed.json()['id']}")
+    _, one_product = await counted.send("GET", "/v1/products/TEA")
+    _, one_page = await counted.send("GET", "/v1/products", params={"limit": 50})
+
+    _within(
+        {
+            "order in stock": in_stock,
+            "read an order": one_order,
+            "read a product": one_product,
+            "read a page of products": one_page,
+        }
+    )
+
+
+async def test_an_order_that_buys_sends_as_many_statements_for_one_line_as_for_fifty(
+    counted: Counted,
+) -> None:
+    client = counted.client
+    await shop.location(client)
+    suppliers = [await shop.supplier(client, name=f"S{n}") for n in range(2)]
+    skus = [f"SKU-{n}" for n in range(51)]
+    for n, sku in enumerate(skus):
+        await shop.product(client, sku, supplier=suppliers[n % 2])
+    await shop.order(client, (skus[50], 1))
+
+    def lines(*chosen: str) -> dict[str, Any]:
+        return {"location": "KITCHEN", "lines": [{"sku": s, "quantity": 2} for s in chosen]}
+
+    one, one_line = await counted.send("POST", "/v1/orders", json=lines(skus[0]))
+    assert one.json()["status"] == "awaiting_stock"
+    _, fifty_lines = await counted.send("POST", "/v1/orders", json=lines(*skus[:50]))
+
+    _within({"order that buys, 1 line": one_line, "order that buys, 50 lines": fifty_lines})
+
+
+async def test_a_receipt_that_fills_waiting_orders_sends_no_more_than_its_ceiling(
+    counted: Counted,
+) -> None:
+    client = counted.client
+    await shop.location(client)
+    supplier = await shop.supplier(client)
+    await shop.product(client, "ESP", supplier=supplier)
+    waiting = [await shop.order(client, ("ESP", n)) for n in (3, 1, 2)]
+    (draft,) = await shop.purchase_orders(client, status="draft")
+
+    _, receipt = await counted.send(
+        "POST",
+        f"/v1/purchase-orders/{draft['id']}/receipts",
+        json={"lines": [{"sku": "ESP", "quantity": 6}]},
+    )
+
+    for order in waiting:
+        again = (await client.get(f"/v1/orders/{order['id']}")).json()
+        assert again["status"] == "confirmed"
+    _within({"receipt filling 3 orders": receipt})
+
+
+def test_every_ceiling_has_a_target_and_none_is_below_it() -> None:
+    assert CEILINGS.keys() == TARGETS.keys()
+    assert all(CEILINGS[name] >= TARGETS[name] for name in CEILINGS)
