@@ -28,7 +28,7 @@ from galley.http.middleware import (
     RequestContext,
 )
 from galley.http.throttle import Throttle
-from galley.identity.access import caller_key, origin_of
+from galley.identity.access import Callers, caller_key, origin_of
 from galley.identity.api import accounts, auth
 from galley.inventory.api import locations, stock
 from galley.logs import configure_logging
@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.broker = broker
     app.state.fulfilment = feed
     app.state.caller_key = caller_key
+    app.state.callers = Callers(settings.principal_cache_seconds)
 
     problems.install(app, _settle_aftermath)
     app.include_router(operations.router)

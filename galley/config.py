@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     # secret). The first seals; all open, so a new key goes first and `galley keys rotate`
     # re-seals the rows before the old key is dropped.
     data_keys: Keys = KeyRing(())
+    # How long a process keeps a caller's account or API key as it read it, rather than
+    # reading it on every request: a revoked key, a changed role or a disabled account
+    # counts in every other process within this long (at once in the process that made
+    # the change). 0 reads the account on every request.
+    principal_cache_seconds: float = Field(default=1, ge=0, le=60)
     # Short-lived, so a revoked user or changed role is locked out within minutes.
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import structlog
+from cachetools import TTLCache
 from fastapi import Depends, Request, Security
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import bindparam, select, update
@@ -109,25 +110,70 @@ async def current_principal(
     return principal
 
 
+class Callers:
+    """Callers' principals as this process last read them from their account or API key,
+    each kept for `GALLEY_PRINCIPAL_CACHE_SECONDS` (1 s): a busy caller's requests read
+    neither, while a change still counts in every process within that time, and in the
+    process that made it from its next request (`forget`). Refusals are never kept."""
+
+    def __init__(self, seconds: float) -> None:
+        self._recent: TTLCache[str, tuple[Principal, dt.datetime | None]] = TTLCache(
+            maxsize=10_000, ttl=seconds
+        )
+
+    def get(self, key: str, now: dt.datetime) -> Principal | None:
+        found = self._recent.get(key)
+        if found is None:
+            return None
+        principal, expires_at = found
+        return None if expires_at is not None and expires_at <= now else principal
+
+    def keep(self, key: str, principal: Principal, expires_at: dt.datetime | None = None) -> None:
+        if self._recent.ttl > 0:
+            self._recent[key] = (principal, expires_at)
+
+    def forget(self) -> None:
+        """After a change to accounts or keys: every caller is read afresh."""
+        self._recent.clear()
+
+
+def forget_callers(request: Request) -> None:
+    """A route that changed an account or revoked a key: it counts from the next request."""
+    callers: Callers = request.app.state.callers
+    callers.forget()
+
+
 _USER_NOW = select(User.role, User.disabled).where(User.id == bindparam("user_id"))
+_KEY_NOW = select(
+    ApiKey.id, ApiKey.role, ApiKey.scopes, ApiKey.revoked_at, ApiKey.expires_at, ApiKey.last_used_at
+).where(ApiKey.secret_hash == bindparam("secret_hash"))
 
 
 async def _user_principal(request: Request, user_id: int) -> Principal:
-    """The user as the account stands now, not as when the token was issued: a changed
-    role or a disabled account takes effect on the very next request."""
+    """The user as the account stands now (within `Callers`' second), not as when the token
+    was issued: a changed role or a disabled account counts from the next request."""
+    callers: Callers = request.app.state.callers
+    cached = f"user:{user_id}"
+    if (known := callers.get(cached, utcnow())) is not None:
+        return known
     session: AsyncSession = request.state.session
     found = (await session.execute(_USER_NOW, {"user_id": user_id})).first()
     if found is None or found.disabled:
         raise NotAuthenticated("The account is disabled or no longer exists.")
-    return Principal("user", user_id, found.role)
+    principal = Principal("user", user_id, found.role)
+    callers.keep(cached, principal)
+    return principal
 
 
 async def _api_key_principal(request: Request, secret: str) -> Principal:
-    session: AsyncSession = request.state.session
+    callers: Callers = request.app.state.callers
     now = utcnow()
-    key = (
-        await session.execute(select(ApiKey).where(ApiKey.secret_hash == digest(secret)))
-    ).scalar_one_or_none()
+    secret_hash = digest(secret)
+    cached = f"api_key:{secret_hash}"
+    if (known := callers.get(cached, now)) is not None:
+        return known
+    session: AsyncSession = request.state.session
+    key = (await session.execute(_KEY_NOW, {"secret_hash": secret_hash})).first()
     if (
         key is None
         or key.revoked_at is not None
@@ -137,7 +183,9 @@ async def _api_key_principal(request: Request, secret: str) -> Principal:
     if key.last_used_at is None or key.last_used_at < now - _LAST_USED_RESOLUTION:
         await _note_use(request, key.id, now)
     scopes = None if key.scopes is None else frozenset(key.scopes)
-    return Principal("api_key", key.id, key.role, scopes)  # type: ignore[arg-type]
+    principal = Principal("api_key", key.id, key.role, scopes)
+    callers.keep(cached, principal, key.expires_at)
+    return principal
 
 
 async def _note_use(request: Request, key_id: int, now: dt.datetime) -> None:

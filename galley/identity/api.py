@@ -14,7 +14,13 @@ from galley.http.etags import check_if_match, resource_response
 from galley.http.routing import GalleyRoute, Session
 from galley.http.throttle import AppThrottle, ClientAddress
 from galley.identity import service
-from galley.identity.access import CurrentPrincipal, RequestOrigin, origin_of, requires
+from galley.identity.access import (
+    CurrentPrincipal,
+    RequestOrigin,
+    forget_callers,
+    origin_of,
+    requires,
+)
 from galley.identity.errors import LoginThrottled, SignupClosed
 from galley.identity.models import ApiKey, User
 from galley.identity.schemas import (
@@ -225,6 +231,7 @@ async def change_user(
     user = await service.find_user(session, user_id, for_update=True)
     check_if_match(request, user_view(session, user))
     changed = await service.change_user(session, user, body, origin)
+    forget_callers(request)
     return resource_response(request, user_view(session, changed))
 
 
@@ -261,9 +268,12 @@ async def list_api_keys(session: Session) -> list[ApiKeyOut]:
 )
 async def revoke_api_key(
     key_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")],
+    request: Request,
     session: Session,
     origin: RequestOrigin,
 ) -> Response:
-    """Revoked at once: the next request with it is refused."""
+    """Revoked at once: the next request with it is refused, and within
+    `GALLEY_PRINCIPAL_CACHE_SECONDS` in every other process."""
     await service.revoke_api_key(session, key_id, origin)
+    forget_callers(request)
     return Response(status_code=204)

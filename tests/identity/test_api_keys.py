@@ -3,8 +3,10 @@ and a user's role or disabling counts from the next request, whatever the token 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ from galley.cli import app as cli
 from galley.config import load_settings
 from galley.identity.credentials import issue_access_token
 from tests import shop
-from tests.auth import bearer
+from tests.auth import api_key, bearer
+from tests.live import running_server
 from tests.services import blocking
 
 PASSWORD = "correct horse battery staple"
@@ -191,3 +194,26 @@ def test_customer_keys_made_before_become_front_end_keys(tmp_path: Path) -> None
         ("shop", None, '["catalog:read", "orders:place"]'),
         ("till", "staff", None),
     ]
+
+
+async def test_a_key_revoked_through_one_process_is_refused_by_another_within_a_second(
+    database_url: str,
+) -> None:
+    """Each process keeps a caller's key for GALLEY_PRINCIPAL_CACHE_SECONDS (1 s) at most."""
+    admin = bearer(await api_key(database_url))
+    target = await api_key(database_url, "staff")
+    with running_server(database_url) as one, running_server(database_url) as other:
+        async with (
+            httpx.AsyncClient(base_url=one, headers=admin) as revoker,
+            httpx.AsyncClient(base_url=other, headers=bearer(target)) as holder,
+        ):
+            assert (await holder.get("/v1/orders")).status_code == 200
+            (listed,) = [
+                k for k in (await revoker.get("/v1/api-keys")).json() if k["role"] == "staff"
+            ]
+            assert (await revoker.delete(f"/v1/api-keys/{listed['id']}")).status_code == 204
+            revoked = time.monotonic()
+            while (answer := await holder.get("/v1/orders")).status_code == 200:
+                assert time.monotonic() - revoked < 1.5, "still served after the cache's second"
+                await asyncio.sleep(0.05)
+            assert answer.status_code == 401, answer.text
