@@ -96,7 +96,6 @@ def create_engine(settings: Settings) -> AsyncEngine:
             settings.database_url,
             pool_size=settings.database_pool_size,
             max_overflow=0,
-            pool_pre_ping=True,
             hide_parameters=True,
             # asyncpg's: how long a connection may take, and then each statement's answer.
             connect_args={
@@ -106,7 +105,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
             **outages.pool_options(settings),
         )
     outages.watch(engine)
+    event.listen(engine.sync_engine, "after_cursor_execute", _count_answered)
     return engine
+
+
+def _count_answered(*_: Any) -> None:
+    answered = _ANSWERED.get()
+    if answered is not None:
+        answered[0] += 1
 
 
 def ensure_sqlite_dir(url: URL) -> None:
@@ -210,6 +216,9 @@ async def update_row(session: AsyncSession, row: _Row, values: Mapping[str, Any]
 
 # Set for a transaction that only reads: on SQLite it then takes no write lock.
 _READ_ONLY: ContextVar[bool] = ContextVar("galley_read_only", default=False)
+# How many statements the transaction at hand has had answered: none, when its
+# connection is found closed, means nothing ran (`outages.ConnectionFoundClosed`).
+_ANSWERED: ContextVar[list[int] | None] = ContextVar("galley_answered", default=None)
 
 
 def settings_of(session: AsyncSession) -> Settings:
@@ -241,13 +250,17 @@ class Database:
         """A session in a transaction, committed when the block ends without an error.
 
         An error that says `keeps_writes` (a refusal that must leave a trace, such as a
-        revoked token family) commits what was written before it propagates.
+        revoked token family) commits what was written before it propagates. A connection
+        found closed before anything ran is `ConnectionFoundClosed`, which the caller may
+        run again.
         """
         async with AsyncExitStack() as stack:
             if self._writer is not None and not read_only:
                 await stack.enter_async_context(self._writer)
             token = _READ_ONLY.set(read_only)
             stack.callback(_READ_ONLY.reset, token)
+            answered = [0]
+            stack.callback(_ANSWERED.reset, _ANSWERED.set(answered))
             session = await stack.enter_async_context(self.sessions())
             session.info["settings"] = self.settings
             session.info["read_only"] = read_only
@@ -258,6 +271,10 @@ class Database:
                     await session.commit()
                 else:
                     await session.rollback()
+                if answered == [0] and outages.found_closed(exc):
+                    raise outages.ConnectionFoundClosed(
+                        exc.statement, None, exc.orig or exc, connection_invalidated=True
+                    ) from exc
                 raise
             await session.commit()
 

@@ -13,7 +13,7 @@ from anything; they are named here, where they are known to come from the databa
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
@@ -45,6 +45,24 @@ class DatabaseUnavailable(OperationalError):
     def reason(self) -> str:
         """What the driver said, for the log: the error's type and message, no SQL."""
         return f"{type(self.orig).__name__}: {self.orig}".rstrip(": ")
+
+
+class ConnectionFoundClosed(DatabaseUnavailable):
+    """The transaction's connection from the pool was found closed (the server restarted,
+    or something between closed it while it lay idle) before any statement of the
+    transaction was answered. Nothing ran, so the transaction may run again on a new
+    connection: the edge does, instead of the pool pinging every connection it hands out."""
+
+
+def found_closed(error: BaseException) -> TypeGuard[DBAPIError]:
+    """Whether a statement failed because its connection was closed, not slow (a timeout
+    means the database may not answer a new one either)."""
+    return (
+        isinstance(error, DBAPIError)
+        and error.connection_invalidated
+        and error.statement is not None
+        and not isinstance(error.orig, TimeoutError)
+    )
 
 
 class _Pool(AsyncAdaptedQueuePool):
@@ -90,8 +108,6 @@ def watch(engine: AsyncEngine) -> None:
 
 def _during_statement(context: ExceptionContext) -> DatabaseUnavailable | None:
     error = context.original_exception
-    if context.is_pre_ping:
-        return None  # the pool drops that connection and makes a new one
     if isinstance(error, OSError):
         # The socket failed, or the statement was not answered in time: the connection is
         # in a state nobody knows, so it is closed rather than handed out again.

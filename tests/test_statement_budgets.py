@@ -33,13 +33,13 @@ from tests.services import blocking
 pytestmark = pytest.mark.postgres
 
 CEILINGS = {
-    "order in stock": 21,
-    "order that buys, 1 line": 30,
-    "order that buys, 50 lines": 279,
-    "receipt filling 3 orders": 54,
-    "read an order": 7,
-    "read a product": 6,
-    "read a page of products": 6,
+    "order in stock": 13,
+    "order that buys, 1 line": 22,
+    "order that buys, 50 lines": 271,
+    "receipt filling 3 orders": 46,
+    "read an order": 4,
+    "read a product": 3,
+    "read a page of products": 3,
 }
 TARGETS = {
     "order in stock": 5,

@@ -1,16 +1,18 @@
 """Idempotency keys: a retried POST answers what the first one did, and does nothing again.
 
-A key is claimed in its own short transaction before the request's transaction
-starts, so a concurrent duplicate sees it and answers 409. The answer is stored in
-the request's own transaction, so it exists exactly when the effects do. A request
-that fails releases its claim: only successful answers are replayed, and a failed
-request may be retried with the same key.
+A key is claimed in the request's own transaction, by its first statement, and its answer
+stored by its last: the claim, the effects and the answer commit together or not at all,
+so a request that fails leaves its key free (only successful answers are replayed) and
+no claim outlives its request.
 
-Every request with a key may run at the same time as others with the same key, on
-other connections, so nothing here acts on what it read a statement before: each
-statement states in SQL the row it changes (a claim is this request's while its
-`claimed_at` is the one it set), and a claim that finds the row changed between two
-statements — released, taken over, answered — looks again.
+While a request holds its key, another with the same key is answered 409 at once. On
+PostgreSQL the holder is whoever holds the key's transaction-scoped advisory lock, taken
+with the claim; the row it inserts is not seen by others until it commits, and the lock
+is let go exactly then. On SQLite one writer runs at a time, so a request with the key
+never meets the first in flight: it waits its turn and replays the answer.
+
+A row without an answer can only be one a refusal committed with the writes it keeps
+(`keeps_writes`); nobody holds it, so the next request with the key takes it over.
 """
 
 from __future__ import annotations
@@ -32,26 +34,22 @@ from sqlalchemy import (
     String,
     Text,
     and_,
-    delete,
-    or_,
+    func,
+    literal,
     select,
+    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from galley.db import Base, BigId, Database, UTCDateTime, insert_for, utcnow
+from galley.db import Base, BigId, UTCDateTime, insert_for, utcnow
 from galley.errors import Conflict, FieldError, InvalidRequest
 from galley.privacy.keys import DataKeys, keys_of
 
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 # How long an answer is kept for replay (API conventions: 24 hours).
 REPLAY_WINDOW = dt.timedelta(hours=24)
-# A claim older than this belongs to a process that died mid-request; it may be taken over.
-ABANDONED_AFTER = dt.timedelta(seconds=60)
-# Each further look means the key changed hands between two statements of this claim;
-# a key that keeps doing so is busy, and the answer is that it is in flight.
-_CLAIM_LOOKS = 5
 _IN_FLIGHT = "A request with this Idempotency-Key is still in progress."
 _REPLAYED_HEADERS = ("location", "etag", "content-type")
 # Answers hold personal data and secrets shown once (API keys, webhook secrets): sealed.
@@ -74,11 +72,9 @@ class IdempotencyKey(Base):
 
 @dataclass(frozen=True)
 class Claim:
-    """A request's hold on its key: the row, and the `claimed_at` this request set. Once
-    another request has taken the row over (or claimed it afresh), it is not this one's."""
+    """A request's hold on its key: the row its answer goes to."""
 
     id: int
-    claimed_at: dt.datetime
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
@@ -94,89 +90,74 @@ def validate_key(key: str) -> str:
     return key
 
 
-async def claim(database: Database, caller: str, key: str, print_: str) -> Claim | Response:
-    """Claim the key for this request, or return the stored answer to replay.
+async def claim(session: AsyncSession, caller: str, key: str, print_: str) -> Claim | Response:
+    """Claim the key in the request's transaction, or return the stored answer to replay.
 
     Raises 409 while another request holds the key, and 422 for a key used with
-    another request.
+    another request. A fresh key costs one statement.
     """
     now = utcnow()
-    async with database.transaction() as session:
-        for _ in range(_CLAIM_LOOKS):
-            outcome = await _look(session, caller, key, print_, now)
-            if outcome is not None:
-                return outcome
-    raise Conflict(_IN_FLIGHT)
-
-
-async def _look(
-    session: AsyncSession, caller: str, key: str, print_: str, now: dt.datetime
-) -> Claim | Response | None:
-    """One attempt at the claim; None when the row changed under it (look again)."""
+    lock = _lock(session, caller, key)
     table = IdempotencyKey.__table__
+    values = {"caller": caller, "key": key, "fingerprint": print_, "claimed_at": now}
+    claiming = insert_for(session, table)
+    if lock is None:
+        claiming = claiming.values(values)
+    else:
+        row = select(*(literal(v, table.c[name].type) for name, v in values.items()))
+        claiming = claiming.from_select(list(values), row.where(lock))
     claimed = (
         await session.execute(
-            insert_for(session, table)
-            .values(caller=caller, key=key, fingerprint=print_, claimed_at=now)
-            .on_conflict_do_nothing(index_elements=["caller", "key"])
-            .returning(table.c.id)
+            claiming.on_conflict_do_nothing(index_elements=["caller", "key"]).returning(table.c.id)
         )
     ).scalar()
     if claimed is not None:
-        return Claim(claimed, now)
-    row = (
+        return Claim(claimed)
+    # The key has an answer, or another request holds it (then this one did not get its
+    # lock; ask again, as the holder may have finished since).
+    probe = select((true() if lock is None else lock).label("held")).subquery("probe")
+    found = (
         await session.execute(
-            select(table, _takeable(now).label("takeable")).where(
-                table.c.caller == caller, table.c.key == key
+            select(probe.c.held, table).select_from(
+                probe.outerjoin(table, and_(table.c.caller == caller, table.c.key == key))
             )
         )
-    ).one_or_none()
-    if row is None:
-        # Released (its request failed) since the insert met it: the key is free again.
-        return None
-    if row.takeable:
-        return await _take_over(session, row.id, print_, now)
-    if row.fingerprint != print_:
-        raise InvalidRequest(
-            "This Idempotency-Key was used with a different request; use a new key.",
-            [FieldError(field="Idempotency-Key", message="reused with another body")],
-        )
-    if row.status_code is None:
+    ).one()
+    if found.status_code is not None and found.claimed_at >= now - REPLAY_WINDOW:
+        if found.fingerprint != print_:
+            raise InvalidRequest(
+                "This Idempotency-Key was used with a different request; use a new key.",
+                [FieldError(field="Idempotency-Key", message="reused with another body")],
+            )
+        return _replay(found, keys_of(session))
+    if not found.held:
         raise Conflict(_IN_FLIGHT)
-    return _replay(row, keys_of(session))
-
-
-def _takeable(now: dt.datetime) -> ColumnElement[bool]:
-    """A row a new claim may take: its answer is past the replay window, or it has no
-    answer and its claim is old enough that the process holding it is presumed dead."""
-    return or_(
-        IdempotencyKey.claimed_at < now - REPLAY_WINDOW,
-        and_(
-            IdempotencyKey.status_code.is_(None),
-            IdempotencyKey.claimed_at < now - ABANDONED_AFTER,
-        ),
-    )
-
-
-async def _take_over(
-    session: AsyncSession, id_: int, print_: str, now: dt.datetime
-) -> Claim | None:
-    """Take the row if it is still takeable: not answered, released or taken meanwhile."""
-    taken = (
-        await session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.id == id_, _takeable(now))
-            .values(
-                fingerprint=print_,
-                claimed_at=now,
-                status_code=None,
-                response_body=None,
-                response_headers=None,
-            )
-            .returning(IdempotencyKey.id)
+    if found.id is None:
+        # Its holder failed, and so left no row, since this request's claim met it.
+        return await claim(session, caller, key, print_)
+    # Unanswered (a refusal kept it) or past the replay window: this request's now.
+    await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.id == found.id)
+        .values(
+            fingerprint=print_,
+            claimed_at=now,
+            status_code=None,
+            response_body=None,
+            response_headers=None,
         )
-    ).scalar()
-    return None if taken is None else Claim(taken, now)
+    )
+    return Claim(found.id)
+
+
+def _lock(session: AsyncSession, caller: str, key: str) -> ColumnElement[bool] | None:
+    """On PostgreSQL, taking the key's advisory lock if it is free (a 64-bit digest of the
+    caller and key: two keys sharing one would only answer 409 while the other runs);
+    None on SQLite, where writers take their turns."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    digest = hashlib.sha256(f"{caller}\n{key}".encode()).digest()
+    return func.pg_try_advisory_xact_lock(int.from_bytes(digest[:8], "big", signed=True))
 
 
 def _replay(row: Row[Any], keys: DataKeys) -> Response:
@@ -190,43 +171,15 @@ def _replay(row: Row[Any], keys: DataKeys) -> Response:
     )
 
 
-def _held(claim_: Claim) -> ColumnElement[bool]:
-    """The claim's row, while it is still this request's and unanswered."""
-    return and_(
-        IdempotencyKey.id == claim_.id,
-        IdempotencyKey.claimed_at == claim_.claimed_at,
-        IdempotencyKey.status_code.is_(None),
-    )
-
-
 async def record(session: AsyncSession, claim_: Claim, response: Response) -> None:
-    """Store the answer in the request's own transaction.
-
-    A request that held its claim past `ABANDONED_AFTER` may have been taken over by a
-    retry, which runs it afresh: then this one is refused (409), so that its effects,
-    in the same transaction, are not made twice.
-    """
+    """Store the answer in the request's own transaction, the claim's."""
     headers = {name: value for name, value in response.headers.items() if name in _REPLAYED_HEADERS}
-    recorded = (
-        await session.execute(
-            update(IdempotencyKey)
-            .where(_held(claim_))
-            .values(
-                status_code=response.status_code,
-                response_body=keys_of(session).seal(bytes(response.body).decode(), BODY),
-                response_headers=json.loads(json.dumps(headers)),
-            )
-            .returning(IdempotencyKey.id)
+    await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.id == claim_.id)
+        .values(
+            status_code=response.status_code,
+            response_body=keys_of(session).seal(bytes(response.body).decode(), BODY),
+            response_headers=json.loads(json.dumps(headers)),
         )
-    ).scalar()
-    if recorded is None:
-        raise Conflict(
-            "This request ran so long that a retry with its Idempotency-Key took it over; "
-            "the retry's answer is the one kept."
-        )
-
-
-async def release(database: Database, claim_: Claim) -> None:
-    """Free the key of a request that failed, unless another request holds it by now."""
-    async with database.transaction() as session:
-        await session.execute(delete(IdempotencyKey).where(_held(claim_)))
+    )

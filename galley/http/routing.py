@@ -1,5 +1,6 @@
 """The route class every Galley router uses: one transaction per request, committed before
-the answer leaves, and idempotent replay for POSTs that carry an `Idempotency-Key`."""
+the answer leaves, and idempotent replay for POSTs that carry an `Idempotency-Key`, claimed
+in that same transaction."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from galley.db import Database
 from galley.errors import UnsupportedMediaType, problem_responses
 from galley.http import idempotency
 from galley.http.throttle import Throttle, client_address
+from galley.outages import ConnectionFoundClosed
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _READ_METHODS = frozenset({"GET", "HEAD"})
@@ -79,23 +81,13 @@ class GalleyRoute(APIRoute):
             await _require_media_type(request, accepted)
             database: Database = request.app.state.database
             key = request.headers.get("idempotency-key") if request.method == "POST" else None
-            claim: idempotency.Claim | None = None
+            claim = None
             if key is not None:
-                outcome = await idempotency.claim(
-                    database,
-                    caller,
-                    idempotency.validate_key(key),
-                    idempotency.fingerprint(request.method, request.url.path, await request.body()),
+                print_ = idempotency.fingerprint(
+                    request.method, request.url.path, await request.body()
                 )
-                if isinstance(outcome, Response):
-                    return outcome
-                claim = outcome
-            try:
-                return await _run(database, request, handle, claim)
-            except BaseException:
-                if claim is not None:
-                    await idempotency.release(database, claim)
-                raise
+                claim = (caller, idempotency.validate_key(key), print_)
+            return await _run(database, request, handle, claim)
 
         return in_transaction
 
@@ -104,21 +96,27 @@ async def _run(
     database: Database,
     request: Request,
     handle: Callable[[Request], Coroutine[Any, Any, Response]],
-    claim: idempotency.Claim | None,
+    claim: tuple[str, str, str] | None,
 ) -> Response:
-    """Run the route in one transaction, committed before the answer leaves.
+    """Run the route in one transaction, committed before the answer leaves; with an
+    `Idempotency-Key` (`claim`: caller, key and fingerprint), claimed by its first
+    statement and answered by its last, or its stored answer replayed.
 
     A transaction the database aborted to break a deadlock (or a serialization
-    conflict) wrote nothing, so it is run again from the start, a few times at most.
+    conflict), or one whose connection was found closed before anything ran, wrote
+    nothing, so it is run again from the start, a few times at most.
     """
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             read_only = request.method in _READ_METHODS
             async with database.transaction(read_only=read_only) as session:
                 request.state.session = session
+                held = None if claim is None else await idempotency.claim(session, *claim)
+                if isinstance(held, Response):
+                    return held
                 response = await handle(request)
-                if claim is not None:
-                    await idempotency.record(session, claim, response)
+                if held is not None:
+                    await idempotency.record(session, held, response)
             return response
         except DBAPIError as exc:
             if attempt == _ATTEMPTS or not _worth_retrying(exc):
@@ -132,7 +130,7 @@ def _sqlstate(exc: DBAPIError) -> str | None:
 
 
 def _worth_retrying(exc: DBAPIError) -> bool:
-    return _sqlstate(exc) in _RETRYABLE
+    return isinstance(exc, ConnectionFoundClosed) or _sqlstate(exc) in _RETRYABLE
 
 
 async def _require_media_type(request: Request, accepted: frozenset[str]) -> None:

@@ -20,7 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, make_url
+from sqlalchemy import event, make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from galley.app import create_app
 from galley.config import Settings, load_settings
@@ -371,3 +373,35 @@ async def test_a_database_gone_silent_between_requests_is_503_after_the_statemen
 
     assert_database_unavailable(response)
     assert seconds < 2.5
+
+
+@pytest.mark.postgres
+async def test_connections_the_server_closed_while_idle_are_replaced_without_an_error(
+    postgres_database: str,
+) -> None:
+    """No connection is pinged when the pool hands it out: one found closed before anything
+    ran in it (here, after a restart) is replaced, and the request runs on a new one."""
+    key = await api_key(postgres_database)
+    settings = load_settings(database_url=postgres_database, log_level="WARNING")
+    async with api(settings, bearer(key)) as client:
+        assert (await client.get("/v1/locations")).status_code == 200
+        await _close_every_other_connection(postgres_database)
+        created = await client.post("/v1/locations", json={"code": "K", "name": "Kitchen"})
+        assert created.status_code == 201, created.text
+        await _close_every_other_connection(postgres_database)
+        listed = await client.get("/v1/locations")
+    assert listed.status_code == 200, listed.text
+    assert [location["code"] for location in listed.json()["data"]] == ["K"]
+
+
+async def _close_every_other_connection(url: str) -> None:
+    """What a restart of PostgreSQL does to the connections a pool keeps."""
+    engine = create_async_engine(url, poolclass=NullPool)
+    async with engine.connect() as connection:
+        await connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    await engine.dispose()

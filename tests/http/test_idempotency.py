@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Response
-from sqlalchemy import delete, event, update
-from sqlalchemy.orm import ORMExecuteState, Session
+from fastapi import FastAPI
+from sqlalchemy import update
 
 from galley.app import create_app
 from galley.config import Settings
-from galley.errors import Conflict
 from galley.http import idempotency
 from galley.identity.credentials import digest
-from galley.privacy.keys import data_keys
 from tests import shop
 from tests.problems import fields, problem
 
@@ -229,41 +227,63 @@ async def _age(app: FastAPI, key: str, by: dt.timedelta) -> None:
         )
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_a_key_still_in_flight_is_409(client: httpx.AsyncClient, app: FastAPI) -> None:
+    """Its holder's transaction holds the key until it ends; then the key is free again."""
     await open_shop(client)
     body = _body(ORDER)
-    claim = await idempotency.claim(
-        app.state.database,
-        _caller(client),
-        "busy",
-        idempotency.fingerprint("POST", "/v1/orders", body),
-    )
-    assert isinstance(claim, idempotency.Claim)
+    print_ = idempotency.fingerprint("POST", "/v1/orders", body)
     before = await shop.everything(client)
 
-    response = await _post(client, "busy", body)
+    with contextlib.suppress(_RolledBack):
+        async with app.state.database.transaction() as holder:
+            claim = await idempotency.claim(holder, _caller(client), "busy", print_)
+            assert isinstance(claim, idempotency.Claim)
+            response = await _post(client, "busy", body)
+            raise _RolledBack
 
     assert problem(response, 409)["type"].endswith("/conflict")
     assert await shop.everything(client) == before
+    assert (await _post(client, "busy", body)).status_code == 201
 
 
-async def test_a_claim_abandoned_by_a_dead_process_is_taken_over(
+class _RolledBack(Exception):
+    """Ends the holder's transaction as a failed request's ends."""
+
+
+async def test_requests_with_one_key_at_once_place_one_order(client: httpx.AsyncClient) -> None:
+    """Each answer is the order placed, its replay, or (on PostgreSQL) 409 while in flight."""
+    await open_shop(client)
+    answers = await asyncio.gather(*(_post(client, "together", _body(ORDER)) for _ in range(5)))
+
+    placed = [a for a in answers if "idempotent-replayed" not in a.headers and a.status_code == 201]
+    assert len(placed) == 1
+    for answer in answers:
+        if answer.status_code == 201:
+            assert answer.json() == placed[0].json()
+        else:
+            assert problem(answer, 409)["type"].endswith("/conflict")
+    assert len(await orders(client)) == 1
+
+
+async def test_a_key_left_without_an_answer_is_taken_over(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
+    """Only a refusal that keeps its writes commits a claim without an answer; nobody holds
+    it, so the next request with the key runs afresh."""
     await open_shop(client)
     body = _body(ORDER)
-    await idempotency.claim(
-        app.state.database,
-        _caller(client),
-        "lost",
-        idempotency.fingerprint("POST", "/v1/orders", body),
-    )
-    await _age(app, "lost", dt.timedelta(minutes=2))
+    print_ = idempotency.fingerprint("POST", "/v1/orders", body)
+    async with app.state.database.transaction() as session:
+        await idempotency.claim(session, _caller(client), "left", print_)
 
-    response = await _post(client, "lost", body)
+    response = await _post(client, "left", body)
 
     assert response.status_code == 201, response.text
+    assert "idempotent-replayed" not in response.headers
     assert len(await orders(client)) == 1
+    assert (await _post(client, "left", body)).json() == response.json()
 
 
 async def test_after_24_hours_a_key_may_be_used_again(
@@ -279,153 +299,6 @@ async def test_after_24_hours_a_key_may_be_used_again(
     assert response.status_code == 201, response.text
     assert response.json()["id"] != first.json()["id"]
     assert "idempotent-replayed" not in response.headers
-
-
-# ---- a claim racing other requests with its key, one interleaving at a time -----------
-# Another request's release, answer or take-over lands between two statements of a claim.
-# (On SQLite a claim is one write transaction, so there nothing lands in between; the
-# claim must still be right where it can, as on PostgreSQL.)
-
-
-@contextmanager
-def meanwhile(
-    before: Callable[[ORMExecuteState], bool], do: Callable[[Session], Any]
-) -> Iterator[None]:
-    """Run `do` in the claim's own transaction, once, just before the first statement
-    that `before` picks out: the state the claim then meets is as if another request
-    had committed it between the claim's statements."""
-    done = False
-
-    def hook(state: ORMExecuteState) -> None:
-        nonlocal done
-        if not done and before(state):
-            done = True
-            do(state.session)
-
-    event.listen(Session, "do_orm_execute", hook)
-    try:
-        yield
-    finally:
-        event.remove(Session, "do_orm_execute", hook)
-
-
-def reading_the_key(state: ORMExecuteState) -> bool:
-    return state.is_select and "FROM idempotency_keys" in str(state.statement)
-
-
-def taking_it_over(state: ORMExecuteState) -> bool:
-    return state.is_update and "SET fingerprint" in str(state.statement)
-
-
-def released(key: str) -> Callable[[Session], Any]:
-    table = idempotency.IdempotencyKey
-    return lambda session: session.execute(delete(table).where(table.key == key))
-
-
-async def _claim(client: httpx.AsyncClient, app: FastAPI, key: str) -> idempotency.Claim:
-    """A request with the key, in flight (as far as the key shows)."""
-    print_ = idempotency.fingerprint("POST", "/v1/orders", _body(ORDER))
-    claim = await idempotency.claim(app.state.database, _caller(client), key, print_)
-    assert isinstance(claim, idempotency.Claim)
-    return claim
-
-
-async def test_a_claim_that_meets_its_key_released_meanwhile_runs_the_request_afresh(
-    client: httpx.AsyncClient, app: FastAPI
-) -> None:
-    """The first attempt failed and released the key between the retry's insert, which met
-    its row, and the retry's look at that row."""
-    await open_shop(client)
-    await _claim(client, app, "k")
-
-    with meanwhile(reading_the_key, released("k")):
-        response = await _post(client, "k", _body(ORDER))
-
-    assert response.status_code == 201, response.text
-    assert "idempotent-replayed" not in response.headers
-    assert len(await orders(client)) == 1
-    assert (await _post(client, "k", _body(ORDER))).json() == response.json()
-
-
-async def test_a_take_over_that_meets_the_key_released_meanwhile_runs_the_request_afresh(
-    client: httpx.AsyncClient, app: FastAPI
-) -> None:
-    await open_shop(client)
-    await _claim(client, app, "lost")
-    await _age(app, "lost", dt.timedelta(minutes=2))
-
-    with meanwhile(taking_it_over, released("lost")):
-        response = await _post(client, "lost", _body(ORDER))
-
-    assert response.status_code == 201, response.text
-    assert len(await orders(client)) == 1
-
-
-async def test_a_take_over_that_meets_the_answer_recorded_meanwhile_replays_it(
-    client: httpx.AsyncClient, app: FastAPI, settings: Settings
-) -> None:
-    """A slow first request, not dead after all, answers between the retry's look at its
-    claim (old and unanswered) and the retry's take-over: the retry replays that answer."""
-    await open_shop(client)
-    await _claim(client, app, "slow")
-    await _age(app, "slow", dt.timedelta(minutes=2))
-    before = await shop.everything(client)
-    table = idempotency.IdempotencyKey
-    answer = {"id": "first"}
-    sealed = data_keys(settings.data_keys).seal(json.dumps(answer), idempotency.BODY)
-
-    def answered(session: Session) -> None:
-        session.execute(
-            update(table)
-            .where(table.key == "slow")
-            .values(
-                status_code=201,
-                response_body=sealed,
-                response_headers={"content-type": "application/json"},
-            )
-        )
-
-    with meanwhile(taking_it_over, answered):
-        response = await _post(client, "slow", _body(ORDER))
-
-    assert (response.status_code, response.json()) == (201, answer)
-    assert response.headers["idempotent-replayed"] == "true"
-    assert await shop.everything(client) == before
-
-
-async def test_a_request_whose_claim_was_taken_over_cannot_record_its_answer(
-    client: httpx.AsyncClient, app: FastAPI
-) -> None:
-    """It ran past the abandonment age and a retry ran it afresh: its own transaction is
-    refused, so its effects are not made a second time, and the retry's answer stays."""
-    await open_shop(client)
-    slow = await _claim(client, app, "slow")
-    await _age(app, "slow", dt.timedelta(minutes=2))
-    retry = await _post(client, "slow", _body(ORDER))
-    assert retry.status_code == 201, retry.text
-
-    with pytest.raises(Conflict):
-        async with app.state.database.transaction() as session:
-            await idempotency.record(session, slow, Response(b'{"id": "slow"}', 201))
-
-    again = await _post(client, "slow", _body(ORDER))
-    assert (again.json(), again.headers["idempotent-replayed"]) == (retry.json(), "true")
-
-
-async def test_a_request_whose_claim_was_taken_over_does_not_release_the_key_when_it_fails(
-    client: httpx.AsyncClient, app: FastAPI
-) -> None:
-    await open_shop(client)
-    slow = await _claim(client, app, "slow")
-    await _age(app, "slow", dt.timedelta(minutes=2))
-    await _claim(client, app, "slow")  # the retry that took it over, still running
-    before = await shop.everything(client)
-
-    await idempotency.release(app.state.database, slow)
-    response = await _post(client, "slow", _body(ORDER))
-
-    assert problem(response, 409)["type"].endswith("/conflict")
-    assert await shop.everything(client) == before
 
 
 def _caller(client: httpx.AsyncClient) -> str:
