@@ -82,6 +82,8 @@ async def _from_postgres(database: Database, moved: Moved) -> None:
                     listening.remove_termination_listener(ended)
                     if not listening.is_closed():
                         await listening.remove_listener(CHANNEL, heard)
+                    # Not back to the pool: nothing pings a connection it hands out.
+                    await connection.invalidate()
             log.warning("events.listen_lost")
         except Exception as exc:
             log.warning("events.listen_failed", error=f"{type(exc).__name__}: {exc}")
