@@ -14,6 +14,7 @@ import galley.models  # noqa: F401 - every table, so foreign keys between areas 
 from galley import operations
 from galley.audit.api import router as audit_events
 from galley.catalog.api import router as products
+from galley.catalog.cache import CatalogCache
 from galley.config import Settings, get_settings, require_keys
 from galley.db import Database
 from galley.errors import GalleyError
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level, settings.log_format)
     database = Database(settings)
     throttle = Throttle.from_settings(settings)
+    catalog_cache = CatalogCache.from_settings(settings)
     broker = BrokerCheck(settings.broker_url.get_secret_value()) if settings.broker_url else None
     feed = FulfilmentFeed(
         database,
@@ -92,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await feed.close()
         await database.dispose()
         await throttle.close()
+        await catalog_cache.close()
         if broker is not None:
             await broker.close()
 
@@ -105,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.engine = database.engine
     app.state.throttle = throttle
+    app.state.catalog_cache = catalog_cache
     app.state.broker = broker
     app.state.fulfilment = feed
     app.state.caller_key = caller_key

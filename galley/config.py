@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     # counts in every other process within this long (at once in the process that made
     # the change). 0 reads the account on every request.
     principal_cache_seconds: float = Field(default=1, ge=0, le=60)
+    # How long after a change commits any process may still answer a catalog read
+    # (GET /v1/products, /v1/products/{sku}) as it was before: each keeps its reads at most
+    # this long, and forgets them at once when a change commits in it (with
+    # GALLEY_REDIS_URL, in any process). A second is unnoticeable to a shopper, while a
+    # busy catalog is read from the database once a second per page, not on every request.
+    # 0 reads the database every time.
+    cache_max_staleness_ms: int = Field(default=1000, ge=0, le=60_000)
     # Short-lived, so a revoked user or changed role is locked out within minutes.
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
@@ -167,9 +174,9 @@ class Settings(BaseSettings):
     # any page a shop's staff happens to open, cannot read the API through their browsers.
     cors_origins: Origins = []
 
-    # Where rate-limit budgets are kept when several API processes must share them
-    # (redis:// or rediss://). Empty keeps each process's budgets in its own memory, which
-    # is right for one process and lets N processes allow N times each budget.
+    # Where rate-limit budgets and catalog reads are kept when several API processes must
+    # share them (redis:// or rediss://). Empty keeps each process's in its own memory,
+    # which is right for one process and lets N processes allow N times each budget.
     redis_url: RedisUrl = SecretUrl("")
     # Every key Galley writes to Redis starts with this, so several deployments (or test
     # runs) can share one server without spending each other's budgets.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 from fastapi import Request, Response
 from pydantic import BaseModel
@@ -14,6 +15,19 @@ def etag_of(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
+@dataclass(frozen=True)
+class Tagged:
+    """A resource as answered: its JSON and that JSON's ETag (what a cache keeps)."""
+
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, resource: BaseModel) -> Tagged:
+        body = resource.model_dump_json().encode()
+        return cls(body, etag_of(body))
+
+
 def resource_response(
     request: Request,
     resource: BaseModel,
@@ -22,14 +36,23 @@ def resource_response(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """The resource as JSON with its ETag; 304 when `If-None-Match` already has it."""
-    body = resource.model_dump_json().encode()
-    etag = etag_of(body)
-    all_headers = {"ETag": etag, **(headers or {})}
+    return tagged_response(request, Tagged.of(resource), status_code=status_code, headers=headers)
+
+
+def tagged_response(
+    request: Request,
+    tagged: Tagged,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The JSON with its ETag; 304, with the same headers, when `If-None-Match` has it."""
+    all_headers = {"ETag": tagged.etag, **(headers or {})}
     conditional = request.method in ("GET", "HEAD") and status_code == 200
-    if conditional and _matches(request.headers.get("if-none-match"), etag, weak=True):
+    if conditional and _matches(request.headers.get("if-none-match"), tagged.etag, weak=True):
         return Response(status_code=304, headers=all_headers)
     return Response(
-        body, status_code=status_code, media_type="application/json", headers=all_headers
+        tagged.body, status_code=status_code, media_type="application/json", headers=all_headers
     )
 
 
@@ -38,7 +61,7 @@ def check_if_match(request: Request, current: BaseModel) -> None:
     given = request.headers.get("if-match")
     if given is None:
         return
-    etag = etag_of(current.model_dump_json().encode())
+    etag = Tagged.of(current).etag
     if not _matches(given, etag, weak=False):
         raise PreconditionFailed(
             f"The resource has changed: its ETag is {etag}, not {given}. Fetch it again and retry."

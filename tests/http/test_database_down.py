@@ -296,7 +296,8 @@ class Proxy:
 @pytest.fixture
 async def proxied(postgres_database: str) -> AsyncIterator[tuple[Proxy, Settings, str]]:
     """A proxy to the test run's PostgreSQL database, the settings of an app that reaches
-    it through the proxy, and an administrator's API key there."""
+    it through the proxy, and an administrator's API key there. (Its tests read locations,
+    which always reach the database: a catalog read may be answered from the cache.)"""
     url = make_url(postgres_database)
     proxy = Proxy(url.port or 5432)
     async with proxy as port:
@@ -329,9 +330,9 @@ async def test_a_connection_lost_in_the_middle_of_a_request_is_503(
     async with httpx.AsyncClient(
         transport=transport, base_url="http://galley.test", headers=bearer(key)
     ) as client:
-        assert (await client.get("/v1/products")).status_code == 200
+        assert (await client.get("/v1/locations")).status_code == 200
         lost = await client.get("/v1/orders")
-        gone = await client.get("/v1/products")
+        gone = await client.get("/v1/locations")
     await app.state.engine.dispose()
 
     assert_database_unavailable(lost)
@@ -352,7 +353,7 @@ async def test_a_database_going_silent_mid_request_is_503_once_the_statement_tim
         silent, seconds = await timed(client, "GET", "/v1/orders")
         proxy.resume()
         # The silent connection was closed, not handed to the next request.
-        after = await client.get("/v1/products")
+        after = await client.get("/v1/locations")
     await app.state.engine.dispose()
 
     assert_database_unavailable(silent)
@@ -366,9 +367,9 @@ async def test_a_database_gone_silent_between_requests_is_503_after_the_statemen
 ) -> None:
     proxy, settings, key = proxied
     async with api(settings, bearer(key)) as client:
-        assert (await client.get("/v1/products")).status_code == 200
+        assert (await client.get("/v1/locations")).status_code == 200
         proxy.pause()  # the pooled connection's check on checkout goes unanswered
-        response, seconds = await timed(client, "GET", "/v1/products")
+        response, seconds = await timed(client, "GET", "/v1/locations")
         proxy.resume()
 
     assert_database_unavailable(response)
