@@ -30,6 +30,7 @@ from galley.identity.rules import KEY_ROLES, SCOPES
 from galley.identity.schemas import ApiKeyCreate
 from galley.logs import configure_logging
 from galley.outages import refusal
+from galley.reactions import settled
 
 log = structlog.get_logger("galley.cli")
 
@@ -259,7 +260,9 @@ async def _create_admin(settings: Settings, email: str, password: str) -> None:
     database = Database(settings)
     try:
         async with database.transaction() as session:
-            await identity.create_user(session, email, password, "admin", origin=audit.CLI)
+            await settled(
+                session, identity.create_user(session, email, password, "admin", origin=audit.CLI)
+            )
     finally:
         await database.dispose()
 
@@ -301,7 +304,7 @@ async def _create_key(settings: Settings, new: ApiKeyCreate) -> str:
     database = Database(settings)
     try:
         async with database.transaction() as session:
-            _, secret = await identity.create_api_key(session, new, audit.CLI)
+            _, secret = await settled(session, identity.create_api_key(session, new, audit.CLI))
     finally:
         await database.dispose()
     return secret

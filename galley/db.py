@@ -14,14 +14,29 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import URL, BigInteger, DateTime, Integer, MetaData, event, insert, inspect, update
+import structlog
+from sqlalchemy import (
+    CTE,
+    URL,
+    BigInteger,
+    DateTime,
+    Integer,
+    MetaData,
+    column,
+    event,
+    insert,
+    inspect,
+    update,
+    values,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,7 +44,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, UOWTransaction
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from galley import outages
 from galley.config import Settings
@@ -104,6 +119,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
             },
             **outages.pool_options(settings),
         )
+    # A batch is one statement on the wire: an INSERT of many rows is sent as one multi-row
+    # VALUES (SQLAlchemy's "insertmanyvalues"), not as one statement per row; an UPDATE of
+    # many rows joins them as `rows_of` below.
+    engine.sync_engine.dialect.use_insertmanyvalues_wo_returning = True
     outages.watch(engine)
     event.listen(engine.sync_engine, "after_cursor_execute", _count_answered)
     return engine
@@ -192,6 +211,33 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 _Row = TypeVar("_Row", bound="Base")
+_T = TypeVar("_T")
+# A deadlock broken, a serialization conflict: the transaction wrote nothing.
+_RETRYABLE = frozenset({"40P01", "40001"})
+_ATTEMPTS = 3
+log = structlog.get_logger("galley.db")
+
+
+class Rerun(Exception):
+    """Raised by work that acted on rows read without a lock and found, under the lock,
+    that they had moved: `Database.run` runs it again from the start, `locking_first`."""
+
+
+# Whether the work at hand must lock what it reads before acting on it: outside
+# `Database.run`, which alone can run it again, and in the run after a `Rerun`.
+_LOCKING_FIRST: ContextVar[bool] = ContextVar("galley_locking_first", default=True)
+
+
+def locking_first() -> bool:
+    return _LOCKING_FIRST.get()
+
+
+def rows_of(name: str, rows: Sequence[Mapping[str, Any]], **types: TypeEngine[Any]) -> CTE:
+    """`rows` as a table of the given columns, for one statement to join (`WITH name AS
+    (VALUES …)`, `add_cte` it): an UPDATE of many rows is then one statement on the wire
+    on both engines, not one per row."""
+    listed = values(*(column(key, type_) for key, type_ in types.items()), name=name)
+    return listed.data([tuple(row[key] for key in types) for row in rows]).cte(name)
 
 
 async def insert_row(session: AsyncSession, model: type[_Row], values: Mapping[str, Any]) -> _Row:
@@ -277,6 +323,34 @@ class Database:
                     ) from exc
                 raise
             await session.commit()
+
+    async def run(
+        self, work: Callable[[AsyncSession], Awaitable[_T]], *, read_only: bool = False
+    ) -> _T:
+        """`work` in a transaction of its own, run again from the start (a few times at most)
+        when the transaction wrote nothing: the database aborted it to break a deadlock or a
+        serialization conflict, its connection was found closed before anything ran, or the
+        work found rows it read unlocked had moved (`Rerun`; the next run locks first)."""
+        locking = False
+        for attempt in range(1, _ATTEMPTS + 1):
+            token = _LOCKING_FIRST.set(locking)
+            try:
+                async with self.transaction(read_only=read_only) as session:
+                    return await work(session)
+            except Rerun as exc:
+                if attempt == _ATTEMPTS:
+                    raise
+                log.debug("db.transaction_rerun", attempt=attempt, reason=str(exc))
+                locking = True
+            except DBAPIError as exc:
+                sqlstate = getattr(exc.orig, "sqlstate", None)
+                closed = isinstance(exc, outages.ConnectionFoundClosed)
+                if attempt == _ATTEMPTS or not (closed or sqlstate in _RETRYABLE):
+                    raise
+                log.warning("db.transaction_retried", attempt=attempt, sqlstate=sqlstate)
+            finally:
+                _LOCKING_FIRST.reset(token)
+        raise AssertionError("unreachable")
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -10,8 +10,6 @@ from typing import Any
 
 import structlog
 
-from galley.identity.credentials import API_KEY_PREFIX
-
 REDACTED = "[redacted]"
 # Log lines carry no secrets and no personal data: events name ids, never people. What
 # slips through anyway is caught here. A value under a key naming one of these is dropped…
@@ -24,7 +22,7 @@ _SENSITIVE_KEY = re.compile(
 _SENSITIVE_TEXT = re.compile(
     r"[\w.+%'-]{1,64}@[\w-]+(?:\.[\w-]+)+"  # an e-mail address
     r"|(?P<scheme>\bbearer\s+)[\w.~+/=-]+"  # a credential in an Authorization header
-    r"|(?P<key>" + re.escape(API_KEY_PREFIX) + r")[\w-]+"  # an API key
+    r"|(?P<key>\b[a-z]{2,8}_(?:live|test)_)[\w-]+"  # a prefixed key (gk_live_…, sk_test_…)
     r"|\beyJ[\w-]*\.[\w-]*\.[\w-]*",  # a JSON web token
     re.IGNORECASE,
 )

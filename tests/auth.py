@@ -10,6 +10,7 @@ from galley.db import Database
 from galley.identity import service
 from galley.identity.rules import KeyRole, Scope
 from galley.identity.schemas import ApiKeyCreate
+from galley.reactions import settled
 
 # A fixed signing key for the test run; never used outside tests.
 TEST_JWT_KEYS = "test:dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXkh"
@@ -26,7 +27,7 @@ async def api_key(
     new = ApiKeyCreate(name=f"test {role or scopes}", role=None if scopes else role, scopes=scopes)
     try:
         async with database.transaction() as session:
-            _, secret = await service.create_api_key(session, new, audit.CLI)
+            _, secret = await settled(session, service.create_api_key(session, new, audit.CLI))
     finally:
         await database.dispose()
     return secret

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 from pydantic import ValidationError
-from sqlalchemy import Select, bindparam, delete, select
+from sqlalchemy import Select, Table, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +20,9 @@ from galley.errors import FieldError, InvalidRequest
 from galley.events import service as events
 from galley.http.paging import fetch_page
 from galley.money import Money, require_currency
+
+# The products table, for other areas to join in what they read (never to write).
+PRODUCTS = cast(Table, Product.__table__)
 
 _REPLENISHMENT_FIELDS = tuple(Replenishment.model_fields)
 

@@ -9,6 +9,7 @@ from galley.db import Database
 from galley.identity import service as identity
 from galley.identity.errors import EmailTaken
 from galley.identity.rules import Role
+from galley.reactions import settled
 
 ACCOUNTS: tuple[tuple[Role, str, str], ...] = (
     ("admin", "admin@example.com", "Demo Admin"),
@@ -25,8 +26,10 @@ async def open_accounts(database: Database) -> list[tuple[Role, str, str | None]
         password = secrets.token_urlsafe(12)
         try:
             async with database.transaction() as session:
-                await identity.create_user(
-                    session, email, password, role, origin=Origin(actor="demo"), name=name
+                demo = Origin(actor="demo")
+                await settled(
+                    session,
+                    identity.create_user(session, email, password, role, origin=demo, name=name),
                 )
         except EmailTaken:
             opened.append((role, email, None))

@@ -30,6 +30,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 from typing import Any
 
 import aio_pika
@@ -266,8 +267,7 @@ class ConsumerQueue:
             await self._failed(message, exc, last=True)
             return
         try:
-            async with self.database.transaction() as session:
-                await handle_once(session, self.consumer, event)
+            await self.database.run(partial(handle_once, consumer=self.consumer, event=event))
         except Exception as exc:
             await self._failed(message, exc, last=False)
             return

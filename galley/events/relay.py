@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import cast
 
 import structlog
@@ -148,11 +149,7 @@ async def consume_pending(database: Database, consumer: Consumer, *, batch: int 
         if due is not None and due > utcnow():
             break
         try:
-            async with database.transaction() as session:
-                if await _claim(session, consumer.name, event) and consumer.wants(event.type):
-                    await handle_once(session, consumer, event)
-                if due is not None:
-                    await failures.forget(session, consumer.name, event.id)
+            await database.run(partial(_act, consumer=consumer, event=event, retry=due is not None))
         except Exception as exc:
             async with database.transaction() as session:
                 if not await failures.record_failure(session, consumer.name, event, exc):
@@ -160,6 +157,18 @@ async def consume_pending(database: Database, consumer: Consumer, *, batch: int 
                 await _claim(session, consumer.name, event)  # set aside: go on past it
         done += 1
     return done
+
+
+async def _act(session: AsyncSession, *, consumer: Consumer, event: Event, retry: bool) -> None:
+    if await _claim(session, consumer.name, event) and consumer.wants(event.type):
+        await handle_once(session, consumer, event)
+    if retry:
+        await failures.forget(session, consumer.name, event.id)
+
+
+async def _act_again(session: AsyncSession, *, consumer: Consumer, event: Event) -> None:
+    await handle_once(session, consumer, event)
+    await failures.forget(session, consumer.name, event.id)
 
 
 async def retry_set_aside(
@@ -174,9 +183,7 @@ async def retry_set_aside(
             if event_id is not None and event.id != event_id:
                 continue
             try:
-                async with database.transaction() as session:
-                    await handle_once(session, consumer, event)
-                    await failures.forget(session, consumer.name, event.id)
+                await database.run(partial(_act_again, consumer=consumer, event=event))
             except Exception as exc:
                 async with database.transaction() as session:
                     await failures.record_failure(session, consumer.name, event, exc)

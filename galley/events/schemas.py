@@ -1,11 +1,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
-from galley.events.service import EventType
+EventType = Literal[
+    "order.placed",
+    "order.status_changed",
+    "order.cancelled",
+    "order.completed",
+    "stock.adjusted",
+    "stock.low",
+    "product.created",
+    "product.updated",
+    "purchase_order.created",
+    "purchase_order.sent",
+    "purchase_order.received",
+    "webhook_endpoint.disabled",
+]
+EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 
 
 class EventOut(BaseModel):

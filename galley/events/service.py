@@ -9,7 +9,6 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
-from typing import Literal, get_args
 
 from pydantic import BaseModel
 from sqlalchemy import insert, select
@@ -17,23 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.db import utcnow
 from galley.errors import FieldError, InvalidRequest
-from galley.events.models import Event, EventStream
+from galley.events.models import Event as Event
+from galley.events.models import EventStream
 
-EventType = Literal[
-    "order.placed",
-    "order.status_changed",
-    "order.cancelled",
-    "order.completed",
-    "stock.adjusted",
-    "stock.low",
-    "product.created",
-    "product.updated",
-    "purchase_order.created",
-    "purchase_order.sent",
-    "purchase_order.received",
-    "webhook_endpoint.disabled",
-]
-EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
+# What other areas follow: word that the stream has moved.
+from galley.events.moves import follower as follower
+from galley.events.schemas import EVENT_TYPES as EVENT_TYPES
+from galley.events.schemas import EventType as EventType
+
 # The shape of `data`; raised when a type's payload changes incompatibly.
 SCHEMA_VERSION = 1
 

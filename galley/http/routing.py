@@ -7,26 +7,18 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-import structlog
 from fastapi import Depends, Header, Request, Response
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.db import Database
 from galley.errors import UnsupportedMediaType, problem_responses
 from galley.http import idempotency
 from galley.http.throttle import Throttle, client_address
-from galley.outages import ConnectionFoundClosed
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _READ_METHODS = frozenset({"GET", "HEAD"})
-# PostgreSQL's deadlock_detected and serialization_failure: the transaction was aborted
-# whole and can run again.
-_RETRYABLE = frozenset({"40P01", "40001"})
-_ATTEMPTS = 3
-log = structlog.get_logger("galley.http")
 
 
 class Guard:
@@ -106,31 +98,18 @@ async def _run(
     conflict), or one whose connection was found closed before anything ran, wrote
     nothing, so it is run again from the start, a few times at most.
     """
-    for attempt in range(1, _ATTEMPTS + 1):
-        try:
-            read_only = request.method in _READ_METHODS
-            async with database.transaction(read_only=read_only) as session:
-                request.state.session = session
-                held = None if claim is None else await idempotency.claim(session, *claim)
-                if isinstance(held, Response):
-                    return held
-                response = await handle(request)
-                if held is not None:
-                    await idempotency.record(session, held, response)
-            return response
-        except DBAPIError as exc:
-            if attempt == _ATTEMPTS or not _worth_retrying(exc):
-                raise
-            log.warning("http.transaction_retried", attempt=attempt, sqlstate=_sqlstate(exc))
-    raise AssertionError("unreachable")
 
+    async def attempt(session: AsyncSession) -> Response:
+        request.state.session = session
+        held = None if claim is None else await idempotency.claim(session, *claim)
+        if isinstance(held, Response):
+            return held
+        response = await handle(request)
+        if held is not None:
+            await idempotency.record(session, held, response)
+        return response
 
-def _sqlstate(exc: DBAPIError) -> str | None:
-    return getattr(exc.orig, "sqlstate", None)
-
-
-def _worth_retrying(exc: DBAPIError) -> bool:
-    return isinstance(exc, ConnectionFoundClosed) or _sqlstate(exc) in _RETRYABLE
+    return await database.run(attempt, read_only=request.method in _READ_METHODS)
 
 
 async def _require_media_type(request: Request, accepted: frozenset[str]) -> None:

@@ -36,6 +36,7 @@ from galley.identity.schemas import (
     UserCreate,
     UserOut,
 )
+from galley.reactions import settled
 
 auth = APIRouter(prefix="/v1/auth", tags=["auth"], route_class=GalleyRoute)
 accounts = APIRouter(prefix="/v1", tags=["accounts"], route_class=GalleyRoute)
@@ -113,8 +114,8 @@ async def log_in(
     given = await _credentials(request)
     account = service.normal_email(given.email)
     await throttle.spend_login_attempt(account, address, refused=LoginThrottled)
-    tokens = await service.log_in(
-        session, given.email, given.password, settings, origin_of(request)
+    tokens = await settled(
+        session, service.log_in(session, given.email, given.password, settings, origin_of(request))
     )
     await throttle.forget_login_failures(account, address)
     return tokens
@@ -157,14 +158,17 @@ async def register(
     if settings.signup == "closed":
         raise SignupClosed()
     await throttle.spend_signup(address)
-    user = await service.create_user(
+    user = await settled(
         session,
-        body.email,
-        body.password,
-        "customer",
-        origin=origin_of(request),
-        name=body.name,
-        phone=body.phone,
+        service.create_user(
+            session,
+            body.email,
+            body.password,
+            "customer",
+            origin=origin_of(request),
+            name=body.name,
+            phone=body.phone,
+        ),
     )
     return user_view(session, user)
 
@@ -193,14 +197,17 @@ async def me(principal: CurrentPrincipal, session: Session) -> Me:
     summary="An administrator creates an account (staff, manager, admin or customer)",
 )
 async def create_user(body: UserCreate, session: Session, origin: RequestOrigin) -> UserOut:
-    user = await service.create_user(
+    user = await settled(
         session,
-        body.email,
-        body.password,
-        body.role,
-        origin=origin,
-        name=body.name,
-        phone=body.phone,
+        service.create_user(
+            session,
+            body.email,
+            body.password,
+            body.role,
+            origin=origin,
+            name=body.name,
+            phone=body.phone,
+        ),
     )
     return user_view(session, user)
 
@@ -230,7 +237,7 @@ async def change_user(
 ) -> Response:
     user = await service.find_user(session, user_id, for_update=True)
     check_if_match(request, user_view(session, user))
-    changed = await service.change_user(session, user, body, origin)
+    changed = await settled(session, service.change_user(session, user, body, origin))
     forget_callers(request)
     return resource_response(request, user_view(session, changed))
 
@@ -246,7 +253,9 @@ async def change_user(
 async def create_api_key(
     body: ApiKeyCreate, session: Session, origin: RequestOrigin, principal: CurrentPrincipal
 ) -> ApiKeyCreated:
-    key, secret = await service.create_api_key(session, body, origin, grantor=principal.permissions)
+    key, secret = await settled(
+        session, service.create_api_key(session, body, origin, grantor=principal.permissions)
+    )
     return ApiKeyCreated(**key_view(key).model_dump(), secret=secret)
 
 
@@ -274,6 +283,6 @@ async def revoke_api_key(
 ) -> Response:
     """Revoked at once: the next request with it is refused, and within
     `GALLEY_PRINCIPAL_CACHE_SECONDS` in every other process."""
-    await service.revoke_api_key(session, key_id, origin)
+    await settled(session, service.revoke_api_key(session, key_id, origin))
     forget_callers(request)
     return Response(status_code=204)

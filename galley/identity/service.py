@@ -9,8 +9,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from galley.audit import service as audit
-from galley.audit.service import Origin
+from galley.changes import Audited, Change, Origin
 from galley.config import Settings
 from galley.db import insert_for, insert_row, key_from, update_row, utcnow
 from galley.errors import FieldError, InvalidRequest
@@ -51,7 +50,7 @@ async def create_user(
     origin: Origin,
     name: str | None = None,
     phone: str | None = None,
-) -> User:
+) -> tuple[User, list[Change]]:
     """A new account; its e-mail, name and phone are stored sealed."""
     email = normal_email(email)
     problem = rules.password_problem(password, email)
@@ -86,8 +85,8 @@ async def create_user(
     ).scalar()
     if user_id is None:
         raise EmailTaken()
-    await audit.record(session, origin, "user.created", subject=f"user:{user_id}", role=role)
-    return await session.get_one(User, user_id)
+    created = Audited("user.created", f"user:{user_id}", {"role": role}, origin)
+    return await session.get_one(User, user_id), [created]
 
 
 async def _user_id_by_email(session: AsyncSession, email: str) -> int | None:
@@ -123,7 +122,7 @@ def account(session: AsyncSession, user: User) -> Account:
 
 async def log_in(
     session: AsyncSession, email: str, password: str, settings: Settings, origin: Origin
-) -> TokenPair:
+) -> tuple[TokenPair, list[Change]]:
     """Tokens for a right e-mail and password; the same refusal, in about the same time,
     for a wrong password and an unknown e-mail."""
     user_id = await _user_id_by_email(session, email)
@@ -134,8 +133,8 @@ async def log_in(
     if rehashed:
         user = await update_row(session, user, {"password_hash": rehashed})
     subject = f"user:{user.id}"
-    await audit.record(session, replace(origin, actor=subject), "login.succeeded", subject=subject)
-    return await _issue(session, user, uuid.uuid4().hex, settings)
+    succeeded = Audited("login.succeeded", subject, origin=replace(origin, actor=subject))
+    return await _issue(session, user, uuid.uuid4().hex, settings), [succeeded]
 
 
 async def refresh(session: AsyncSession, token: str, settings: Settings) -> TokenPair:
@@ -171,7 +170,7 @@ async def find_user(session: AsyncSession, user_id: str, *, for_update: bool = F
 
 async def change_user(
     session: AsyncSession, user: User, change: UserChange, origin: Origin
-) -> User:
+) -> tuple[User, list[Change]]:
     """Change a role or disable an account. Both count from the account's next request
     (`access.current_principal` reads the account each time); a disabled account's refresh
     tokens are revoked at once."""
@@ -183,7 +182,7 @@ async def change_user(
     if change.disabled is not None and change.disabled != user.disabled:
         changed["disabled"] = {"from": user.disabled, "to": change.disabled}
     if not changed:
-        return user
+        return user, []
     now = utcnow()
     values = {field: moved["to"] for field, moved in changed.items()}
     user = await update_row(session, user, values | {"updated_at": now})
@@ -193,8 +192,7 @@ async def change_user(
             .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=now)
         )
-    await audit.record(session, origin, "user.changed", subject=f"user:{user.id}", **changed)
-    return user
+    return user, [Audited("user.changed", f"user:{user.id}", changed, origin)]
 
 
 async def revoke_family(session: AsyncSession, family: str) -> None:
@@ -245,7 +243,7 @@ async def create_api_key(
     origin: Origin,
     *,
     grantor: frozenset[str] = frozenset(rules.SCOPES),
-) -> tuple[ApiKey, str]:
+) -> tuple[tuple[ApiKey, str], list[Change]]:
     """The key and its secret, which is never stored and never shown again. `grantor` is
     what its maker may do (everything, from the command line): the key gets no more."""
     scopes = None if new.scopes is None else sorted(set(new.scopes))
@@ -266,22 +264,18 @@ async def create_api_key(
             "expires_at": new.expires_at,
         },
     )
-    await audit.record(
-        session,
-        origin,
-        "api_key.created",
-        subject=f"api_key:{key.id}",
-        name=key.name,
-        **({"role": key.role} if key.scopes is None else {"scopes": key.scopes}),
-    )
-    return key, secret
+    granted = {"role": key.role} if key.scopes is None else {"scopes": key.scopes}
+    created = Audited("api_key.created", f"api_key:{key.id}", {"name": key.name, **granted}, origin)
+    return (key, secret), [created]
 
 
 async def list_api_keys(session: AsyncSession) -> list[ApiKey]:
     return list((await session.execute(select(ApiKey).order_by(ApiKey.id))).scalars())
 
 
-async def revoke_api_key(session: AsyncSession, key_id: str, origin: Origin) -> None:
+async def revoke_api_key(
+    session: AsyncSession, key_id: str, origin: Origin
+) -> tuple[None, list[Change]]:
     revoked = (
         await session.execute(
             update(ApiKey)
@@ -292,4 +286,4 @@ async def revoke_api_key(session: AsyncSession, key_id: str, origin: Origin) -> 
     ).scalar()
     if revoked is None:
         raise ApiKeyNotFound(key_id)
-    await audit.record(session, origin, "api_key.revoked", subject=f"api_key:{revoked}")
+    return None, [Audited("api_key.revoked", f"api_key:{revoked}", origin=origin)]

@@ -1,24 +1,34 @@
 """Stock rows: the only module that locks and writes `stock_levels`.
 
-Locks are always taken in product order, and before any order or purchase-order row,
-so that two transactions never wait on each other in a circle. (A product's first row
-at a location is made on first use and locked after the rows that exist: two
-transactions making the same row wait on each other's insert, not in a circle.)
+Lock order. A transaction locks stock rows in product order, so two that lock several
+never wait on each other in a circle; every path but one locks them before any order or
+purchase-order row (a cancel, a receipt, an adjustment, filling backorders). Placing an
+order, the hottest path and the one that queues on a popular product, takes them last
+instead ("contended lock last"): `plan_reservation` allocates from the figures as they
+stand, unlocked; the order is written; `take` then reserves in one conditional UPDATE,
+which holds only where allocating again from the figures under the lock gives the same
+allocation. Where it does not, the transaction runs again from the start, locking first
+(`galley.db.Rerun`). The new order's rows are seen by no other transaction, so taking the
+stock last makes no circle either, and the row is held for the last statements of the
+transaction only, not from its first (docs/performance.md has the figures of both).
+A product's first row at a location is made on first use, then locked like the rest.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import BigInteger, Table, bindparam, case, event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
-from galley.catalog.models import Product
+from galley.catalog.service import PRODUCTS
 from galley.changes import Announced, Change
-from galley.db import insert_for, utcnow
+from galley.db import Rerun, insert_for, locking_first, rows_of, utcnow
 from galley.inventory import rules
 from galley.inventory.models import Location, StockLedgerEntry, StockLevel
 from galley.inventory.rules import Level, LevelChange
@@ -26,12 +36,13 @@ from galley.inventory.schemas import StockLevelOut
 
 _LEVELS = cast(Table, StockLevel.__table__)
 _LEDGER = cast(Table, StockLedgerEntry.__table__)
-_PRODUCTS = cast(Table, Product.__table__)
+_PRODUCTS = PRODUCTS
 _LOCATIONS = cast(Table, Location.__table__)
+_HELD = "galley.inventory.held"
 
 
 # Built once: these run on every order, and building a statement costs as much as running it.
-_LOCK = (
+_READ = (
     select(
         _LEVELS.c.product_id,
         _LEVELS.c.on_hand,
@@ -49,37 +60,49 @@ _LOCK = (
         _LEVELS.c.product_id.in_(bindparam("product_ids", expanding=True)),
     )
     .order_by(_LEVELS.c.product_id)
-    .with_for_update(of=_LEVELS)
 )
-_CHANGE = (
-    update(_LEVELS)
-    .where(
-        _LEVELS.c.location_id == bindparam("at"),
-        _LEVELS.c.product_id == bindparam("product"),
-    )
-    .values(
-        on_hand=_LEVELS.c.on_hand + bindparam("d_on_hand"),
-        reserved=_LEVELS.c.reserved + bindparam("d_reserved"),
-        backordered=_LEVELS.c.backordered + bindparam("d_backordered"),
-        incoming=_LEVELS.c.incoming + bindparam("d_incoming"),
-        updated_at=bindparam("now"),
-    )
-)
+_LOCK = _READ.with_for_update(of=_LEVELS)
+# A level's signed changes, by column: the rows joined by `change_levels`.
+_DELTAS = {
+    "product": BigInteger(),
+    "on_hand": BigInteger(),
+    "reserved": BigInteger(),
+    "backordered": BigInteger(),
+    "incoming": BigInteger(),
+}
 
 
 async def lock_levels(
     session: AsyncSession, location_id: int, product_ids: Iterable[int]
 ) -> dict[int, Level]:
-    """The figures of these products at the location, locked until the transaction ends."""
+    """The figures of these products at the location, locked until the transaction ends.
+
+    A row is read once per transaction: the figures of rows it already holds are kept as
+    its own changes left them (every write to `stock_levels` goes through this module).
+    """
     ids = sorted(set(product_ids))
-    if not ids:
-        return {}
-    locked = await _lock(session, location_id, ids)
-    if missing := [p for p in ids if p not in locked]:
-        # A product's first stock at a location: its row is made, then locked like the rest.
-        await _ensure(session, location_id, missing)
-        locked |= await _lock(session, location_id, missing)
+    held = _held(session)
+    locked = {p: held[location_id, p] for p in ids if (location_id, p) in held}
+    if wanted := [p for p in ids if p not in locked]:
+        locked |= await _lock(session, location_id, wanted)
+        if missing := [p for p in wanted if p not in locked]:
+            # A product's first stock at a location: its row is made, then locked like the rest.
+            await _ensure(session, location_id, missing)
+            locked |= await _lock(session, location_id, missing)
+        held.update(((location_id, p), level) for p, level in locked.items())
     return dict(sorted(locked.items()))
+
+
+def _held(session: AsyncSession) -> dict[tuple[int, int], Level]:
+    """The stock rows the session's transaction has locked, by (location, product)."""
+    held: dict[tuple[int, int], Level] = session.info.setdefault(_HELD, {})
+    return held
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _let_go(session: Session, _transaction: object) -> None:
+    # Also when a savepoint ends: what it changed may have been taken back with it.
+    session.info.pop(_HELD, None)
 
 
 async def _lock(session: AsyncSession, location_id: int, ids: list[int]) -> dict[int, Level]:
@@ -111,22 +134,35 @@ async def change_levels(
     reorder point, or to zero, is announced (`stock.low`) in what this returns.
     """
     changes = list(changes)
-    now = utcnow()
-    params = [
+    rows = [
         {
-            "at": location_id,
             "product": c.product_id,
-            "d_on_hand": c.on_hand,
-            "d_reserved": c.reserved,
-            "d_backordered": c.backordered,
-            "d_incoming": c.incoming,
-            "now": now,
+            "on_hand": c.on_hand,
+            "reserved": c.reserved,
+            "backordered": c.backordered,
+            "incoming": c.incoming,
         }
         for c in sorted(changes, key=lambda c: c.product_id)
         if c.on_hand or c.reserved or c.backordered or c.incoming
     ]
-    if params:
-        await session.execute(_CHANGE, params)
+    held = _held(session)
+    for c in changes:
+        if (location_id, c.product_id) in held:
+            held[location_id, c.product_id] = held[location_id, c.product_id].after(c)
+    if rows:
+        by = rows_of("changed", rows, **_DELTAS)
+        await session.execute(
+            update(_LEVELS)
+            .where(_LEVELS.c.location_id == location_id, _LEVELS.c.product_id == by.c.product)
+            .values(
+                on_hand=_LEVELS.c.on_hand + by.c.on_hand,
+                reserved=_LEVELS.c.reserved + by.c.reserved,
+                backordered=_LEVELS.c.backordered + by.c.backordered,
+                incoming=_LEVELS.c.incoming + by.c.incoming,
+                updated_at=utcnow(),
+            )
+            .add_cte(by)
+        )
     return [] if before is None else _fallen_low(before, changes)
 
 
@@ -151,26 +187,106 @@ def _fallen_low(before: Mapping[int, Level], changes: list[LevelChange]) -> list
     return [Announced("stock.low", fallen)] if fallen else []
 
 
-async def reserve(
+@dataclass(frozen=True)
+class Plan:
+    """What an order takes of each product at a location, allocated from `seen`: figures
+    read under the lock (`locked`), or as they stood, for `take` to check under it."""
+
+    location_id: int
+    requested: Mapping[int, int]
+    allocations: dict[int, rules.Allocation]
+    seen: dict[int, Level]
+    locked: bool
+
+
+async def plan_reservation(
     session: AsyncSession, location_id: int, requested: Mapping[int, int]
-) -> tuple[dict[int, rules.Allocation], dict[int, Level], list[Change]]:
+) -> Plan:
     """Allocate what each product has available at the location; backorder the rest.
 
-    Returns the allocations, the figures after them and what fell low. Three statements whatever the
-    number of products, so concurrent orders never allocate the same unit twice and a
-    large order costs no more round trips than a small one.
-    """
-    levels = await lock_levels(session, location_id, requested)
-    allocations = {
-        product_id: rules.allocate(levels[product_id].available, quantity)
-        for product_id, quantity in requested.items()
-    }
+    Nothing is written or locked yet, unless a product has no row at the location or the
+    transaction runs again after a plan that no longer held (`galley.db.locking_first`)."""
+    ids = sorted(requested)
+    held = _held(session)
+    seen: dict[int, Level] = {}
+    locked = locking_first() or all((location_id, p) in held for p in ids)
+    if not locked:
+        rows = await session.execute(_READ, {"location_id": location_id, "product_ids": ids})
+        seen = {row.product_id: Level(*row) for row in rows}
+        locked = len(seen) < len(ids)
+    if locked:
+        seen = await lock_levels(session, location_id, ids)
+    allocations = {p: rules.allocate(seen[p].available, q) for p, q in requested.items()}
+    return Plan(location_id, requested, allocations, seen, locked)
+
+
+async def take(session: AsyncSession, plan: Plan) -> tuple[dict[int, Level], list[Change]]:
+    """Reserve what the plan allocated, and count what it backordered: the figures after,
+    and what fell low. A plan made unlocked is written only if it still holds under the
+    lock, in one statement; else the transaction is run again (`Rerun`)."""
     changes = [
-        LevelChange(product_id, reserved=a.allocated, backordered=a.backordered)
-        for product_id, a in allocations.items()
+        LevelChange(p, reserved=a.allocated, backordered=a.backordered)
+        for p, a in sorted(plan.allocations.items())
     ]
-    fallen = await change_levels(session, location_id, changes, before=levels)
-    return allocations, {c.product_id: levels[c.product_id].after(c) for c in changes}, fallen
+    if plan.locked:
+        fallen = await change_levels(session, plan.location_id, changes, before=plan.seen)
+        return {c.product_id: plan.seen[c.product_id].after(c) for c in changes}, fallen
+    planned = rows_of(
+        "planned",
+        [
+            {"product": c.product_id, "requested": plan.requested[c.product_id]}
+            | {"reserved": c.reserved, "backordered": c.backordered}
+            for c in changes
+        ],
+        product=BigInteger(),
+        requested=BigInteger(),
+        reserved=BigInteger(),
+        backordered=BigInteger(),
+    )
+    available = _LEVELS.c.on_hand - _LEVELS.c.reserved
+    # `rules.allocate` again, from the figures under the lock.
+    allocated_now = case((available < planned.c.requested, available), else_=planned.c.requested)
+    taken = await session.execute(
+        update(_LEVELS)
+        .where(
+            _LEVELS.c.location_id == plan.location_id,
+            _LEVELS.c.product_id == planned.c.product,
+            allocated_now == planned.c.reserved,
+        )
+        .values(
+            reserved=_LEVELS.c.reserved + planned.c.reserved,
+            backordered=_LEVELS.c.backordered + planned.c.backordered,
+            updated_at=utcnow(),
+        )
+        .add_cte(planned)
+        .returning(
+            _LEVELS.c.product_id,
+            _LEVELS.c.on_hand,
+            _LEVELS.c.reserved,
+            _LEVELS.c.backordered,
+            _LEVELS.c.incoming,
+        )
+    )
+    after = {
+        row.product_id: replace(
+            plan.seen[row.product_id],
+            on_hand=row.on_hand,
+            reserved=row.reserved,
+            backordered=row.backordered,
+            incoming=row.incoming,
+        )
+        for row in taken
+    }
+    if len(after) < len(changes):
+        raise Rerun("stock moved between the plan and its reservation")
+    _held(session).update(((plan.location_id, p), level) for p, level in after.items())
+    before = {
+        c.product_id: after[c.product_id].after(
+            LevelChange(c.product_id, reserved=-c.reserved, backordered=-c.backordered)
+        )
+        for c in changes
+    }
+    return after, _fallen_low(before, changes)
 
 
 async def write_ledger(
@@ -226,4 +342,6 @@ def _ensure_statement(dialect: str) -> Insert:
             updated_at=bindparam("now"),
         )
         .on_conflict_do_nothing(index_elements=["product_id", "location_id"])
+        # With RETURNING, the rows go as one statement despite ON CONFLICT (see `galley.db`).
+        .returning(_LEVELS.c.id)
     )

@@ -7,7 +7,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from galley.catalog.models import Product
+from galley.catalog.service import PRODUCTS
 from galley.changes import Announced, Change, CoverChanged, StockAdjusted, StockFreed
 from galley.db import insert_for, utcnow
 from galley.errors import FieldError, InvalidRequest
@@ -20,13 +20,15 @@ from galley.inventory.errors import (
     StockReserved,
 )
 from galley.inventory.filters import StockFilters as StockFilters
+from galley.inventory.levels import Plan as Plan
 
 # Other areas move stock through these; `levels` is the only module that locks its rows.
 from galley.inventory.levels import change_levels as change_levels
 from galley.inventory.levels import level_view as level_view
 from galley.inventory.levels import locations_of as locations_of
 from galley.inventory.levels import lock_levels as lock_levels
-from galley.inventory.levels import reserve as reserve
+from galley.inventory.levels import plan_reservation as plan_reservation
+from galley.inventory.levels import take as take
 from galley.inventory.levels import write_ledger as write_ledger
 from galley.inventory.models import Location, StockLedgerEntry, StockLevel
 from galley.inventory.rules import Adjusted
@@ -35,6 +37,8 @@ from galley.inventory.rules import LevelChange as LevelChange
 from galley.inventory.schemas import AdjustmentOut, LedgerEntryOut, LocationCreate, StockLevelOut
 
 _LEVELS = cast(Table, StockLevel.__table__)
+# The locations table, for other areas to join in what they read (never to write).
+LOCATIONS = cast(Table, Location.__table__)
 
 
 # ---- locations ---------------------------------------------------------------------------
@@ -89,7 +93,7 @@ async def list_locations(
 
 _LEVEL_COLUMNS = (
     StockLevel.id,
-    Product.sku,
+    PRODUCTS.c.sku,
     Location.code,
     StockLevel.on_hand,
     StockLevel.reserved,
@@ -106,7 +110,7 @@ def _level_view(row: Any) -> StockLevelOut:
 
 def _filtered(stmt: AnySelect, sku: str | None, location: str | None) -> AnySelect:
     if sku is not None:
-        stmt = stmt.where(Product.sku == sku)
+        stmt = stmt.where(PRODUCTS.c.sku == sku)
     if location is not None:
         stmt = stmt.where(Location.code == location)
     return stmt
@@ -124,14 +128,14 @@ async def list_stock(
     """Stock levels; `unsourced` keeps only shortfalls of products without a supplier."""
     stmt = _filtered(
         select(*_LEVEL_COLUMNS)
-        .join(Product, Product.id == StockLevel.product_id)
+        .join(PRODUCTS, PRODUCTS.c.id == StockLevel.product_id)
         .join(Location, Location.id == StockLevel.location_id),
         sku,
         location,
     )
     if unsourced:
         stmt = stmt.where(
-            Product.supplier_id.is_(None), StockLevel.backordered > StockLevel.incoming
+            PRODUCTS.c.supplier_id.is_(None), StockLevel.backordered > StockLevel.incoming
         )
     rows, next_cursor = await fetch_page(session, stmt, StockLevel.id, cursor, limit)
     return [_level_view(row) for row in rows], next_cursor
@@ -141,7 +145,7 @@ async def stock_level(session: AsyncSession, product_id: int, location_id: int) 
     row = (
         await session.execute(
             select(*_LEVEL_COLUMNS)
-            .join(Product, Product.id == StockLevel.product_id)
+            .join(PRODUCTS, PRODUCTS.c.id == StockLevel.product_id)
             .join(Location, Location.id == StockLevel.location_id)
             .where(StockLevel.product_id == product_id, StockLevel.location_id == location_id)
         )
@@ -153,8 +157,8 @@ async def list_ledger(
     session: AsyncSession, *, sku: str | None, location: str | None, cursor: str | None, limit: int
 ) -> tuple[list[LedgerEntryOut], str | None]:
     stmt = _filtered(
-        select(StockLedgerEntry, Product.sku, Location.code)
-        .join(Product, Product.id == StockLedgerEntry.product_id)
+        select(StockLedgerEntry, PRODUCTS.c.sku, Location.code)
+        .join(PRODUCTS, PRODUCTS.c.id == StockLedgerEntry.product_id)
         .join(Location, Location.id == StockLedgerEntry.location_id),
         sku,
         location,
@@ -166,8 +170,8 @@ async def list_ledger(
 async def get_ledger_entry(session: AsyncSession, entry_id: int) -> LedgerEntryOut:
     found = (
         await session.execute(
-            select(StockLedgerEntry, Product.sku, Location.code)
-            .join(Product, Product.id == StockLedgerEntry.product_id)
+            select(StockLedgerEntry, PRODUCTS.c.sku, Location.code)
+            .join(PRODUCTS, PRODUCTS.c.id == StockLedgerEntry.product_id)
             .join(Location, Location.id == StockLedgerEntry.location_id)
             .where(StockLedgerEntry.id == entry_id)
         )
@@ -245,7 +249,8 @@ async def announce_adjustment(session: AsyncSession, change: StockAdjusted) -> l
 
 
 async def _product_id(session: AsyncSession, sku: str) -> int:
-    product_id = (await session.execute(select(Product.id).where(Product.sku == sku))).scalar()
+    found = select(PRODUCTS.c.id).where(PRODUCTS.c.sku == sku)
+    product_id: int | None = (await session.execute(found)).scalar()
     if product_id is None:
         raise InvalidRequest(
             f"There is no product with SKU {sku}.",

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import BigInteger, Integer, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.changes import Announced, Change, StockFreed
-from galley.db import utcnow
+from galley.db import rows_of, utcnow
 from galley.inventory import service as inventory
 from galley.orders import rules, views
 from galley.orders.models import Order, OrderEvent, OrderLine
@@ -39,14 +39,6 @@ _WAITING = (
     )
     .order_by(OrderLine.order_number, OrderLine.position)
     .with_for_update(of=Order)
-)
-_ALLOCATE = (
-    update(_LINES)
-    .where(_LINES.c.id == bindparam("line_id"))
-    .values(
-        allocated=_LINES.c.allocated + bindparam("qty"),
-        backordered=_LINES.c.backordered - bindparam("qty"),
-    )
 )
 _COMPLETE = (
     select(OrderLine.order_number)
@@ -76,7 +68,21 @@ async def fill_backorders(session: AsyncSession, freed: StockFreed) -> list[Chan
         fills += [(line, qty) for line, qty in zip(lines, given, strict=True) if qty]
     if not fills:
         return []
-    await session.execute(_ALLOCATE, [{"line_id": line.id, "qty": qty} for line, qty in fills])
+    filled = rows_of(
+        "filled",
+        [{"line": line.id, "qty": qty} for line, qty in fills],
+        line=BigInteger(),
+        qty=Integer(),
+    )
+    await session.execute(
+        update(_LINES)
+        .where(_LINES.c.id == filled.c.line)
+        .values(
+            allocated=_LINES.c.allocated + filled.c.qty,
+            backordered=_LINES.c.backordered - filled.c.qty,
+        )
+        .add_cte(filled)
+    )
     totals: dict[int, int] = defaultdict(int)
     for line, qty in fills:
         totals[line.product_id] += qty

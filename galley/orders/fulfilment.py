@@ -26,7 +26,6 @@ from typing import Any
 import structlog
 
 from galley.db import Database
-from galley.events import moves
 from galley.events import service as events
 from galley.orders import views
 
@@ -44,7 +43,7 @@ class FulfilmentFeed:
 
     def __init__(self, database: Database, *, poll_seconds: float, heartbeat_seconds: float):
         self._database = database
-        self._follow = moves.follower(database, ORDER_EVENTS)
+        self._follow = events.follower(database, ORDER_EVENTS)
         self._look_every = poll_seconds if self._follow is None else heartbeat_seconds
         self._moved = asyncio.Condition()
         self._position = -1  # as last seen by the watcher

@@ -1,14 +1,14 @@
 """Placing an order: validate every line, allocate stock, record the order and its history.
 
-The number of statements does not grow with the number of lines, and they are Core
-statements built once: this is the hottest path. The stock rows are locked by
-`inventory.levels.reserve`, the only place that locks them.
+The number of statements does not grow with the number of lines: this is the hottest
+path. Its stock rows are taken last, once the order is written (`inventory.levels`, the
+only place that locks them, says why).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, insert
@@ -27,22 +27,10 @@ from galley.orders.schemas import OrderCreate, OrderOut
 from galley.orders.views import DELIVERY, order_view
 from galley.privacy.keys import keys_of
 
-_ORDERS = cast(Table, Order.__table__)
-_INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.number)
-_INSERT_LINES = insert(cast(Table, OrderLine.__table__))
+# The rows as inserted, as every read of an order has them (`views.order_view`).
+_INSERT_ORDER = insert(Order).returning(Order)
+_INSERT_LINES = insert(OrderLine).returning(OrderLine)
 _INSERT_EVENTS = insert(cast(Table, OrderEvent.__table__))
-
-
-@dataclass(frozen=True)
-class _Line:
-    order_number: int
-    position: int
-    product_id: int
-    sku: str
-    quantity: int
-    allocated: int
-    backordered: int
-    unit_price: int
 
 
 async def place_order(
@@ -57,7 +45,8 @@ async def place_order(
     products = await _sellable_lines(session, request, currency)
     location_id = await inventory.location_id_for(session, request.location, field="location")
     wanted = {products[line.sku].id: line.quantity for line in request.lines}
-    allocations, figures, fallen = await inventory.reserve(session, location_id, wanted)
+    plan = await inventory.plan_reservation(session, location_id, wanted)
+    allocations = plan.allocations
     _refuse_backorders_not_allowed(request, products, allocations)
 
     keys = keys_of(session)
@@ -79,23 +68,32 @@ async def place_order(
         "created_at": now,
         "updated_at": now,
     }
-    order["number"] = (await session.execute(_INSERT_ORDER, order)).scalar_one()
-    lines = [
-        _Line(
-            order_number=order["number"],
-            position=position,
-            product_id=products[line.sku].id,
-            sku=line.sku,
-            quantity=line.quantity,
-            allocated=allocations[products[line.sku].id].allocated,
-            backordered=allocations[products[line.sku].id].backordered,
-            unit_price=products[line.sku].price,
+    row = (await session.execute(_INSERT_ORDER, order)).scalar_one()
+    lines = (
+        (
+            await session.execute(
+                _INSERT_LINES,
+                [
+                    {
+                        "order_number": row.number,
+                        "position": position,
+                        "product_id": products[line.sku].id,
+                        "sku": line.sku,
+                        "quantity": line.quantity,
+                        "allocated": allocations[products[line.sku].id].allocated,
+                        "backordered": allocations[products[line.sku].id].backordered,
+                        "unit_price": products[line.sku].price,
+                    }
+                    for position, line in enumerate(request.lines)
+                ],
+            )
         )
-        for position, line in enumerate(request.lines)
-    ]
-    await session.execute(_INSERT_LINES, [line.__dict__ for line in lines])
-    await session.execute(_INSERT_EVENTS, _placement_events(order, lines, actor))
-    placed = order_view(_Placed(**order), request.location, lines, keys)
+        .scalars()
+        .all()
+    )
+    await session.execute(_INSERT_EVENTS, _placement_events(row, lines, actor))
+    figures, fallen = await inventory.take(session, plan)
+    placed = order_view(row, request.location, lines, keys)
     by_id = {product.id: product for product in products.values()}
     return placed, [OrderPlaced(placed, location_id, actor, figures, by_id), *fallen]
 
@@ -116,28 +114,8 @@ def _refuse_backorders_not_allowed(
         raise InsufficientStock(short)
 
 
-@dataclass(frozen=True)
-class _Placed:
-    """The order just inserted, as `order_view` reads it."""
-
-    id: str
-    number: int
-    location_id: int
-    customer_id: int | None
-    status: str
-    customer_ref: str | None
-    note: str | None
-    delivery: str | None
-    total_amount: int
-    currency: str
-    created_at: Any
-    updated_at: Any
-
-
-def _placement_events(
-    order: dict[str, Any], lines: list[_Line], actor: str
-) -> list[dict[str, Any]]:
-    shared = {"order_number": order["number"], "actor": actor, "created_at": order["created_at"]}
+def _placement_events(order: Order, lines: Sequence[OrderLine], actor: str) -> list[dict[str, Any]]:
+    shared = {"order_number": order.number, "actor": actor, "created_at": order.created_at}
     allocated = [
         {"sku": line.sku, "allocated": line.allocated, "backordered": line.backordered}
         for line in lines
@@ -147,7 +125,7 @@ def _placement_events(
         | {
             "type": "placed",
             "from_status": None,
-            "to_status": order["status"],
+            "to_status": order.status,
             "cause": "order placed",
             "data": None,
         },

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.http.paging import AnySelect, fetch_page
-from galley.inventory.models import Location
+from galley.inventory.service import LOCATIONS
 from galley.money import Money
 from galley.orders.errors import OrderNotFound
 from galley.orders.models import Order, OrderEvent, OrderLine
@@ -25,51 +24,7 @@ DELIVERY = "orders.delivery"
 PERSONAL = frozenset({"delivery"})
 
 
-class OrderFacts(Protocol):
-    """What `order_view` reads: an `Order` row, or the same facts about one being placed."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def number(self) -> int: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def total_amount(self) -> int: ...
-    @property
-    def currency(self) -> str: ...
-    @property
-    def customer_ref(self) -> str | None: ...
-    @property
-    def note(self) -> str | None: ...
-    @property
-    def delivery(self) -> str | None:
-        """Sealed."""
-
-    @property
-    def created_at(self) -> dt.datetime: ...
-    @property
-    def updated_at(self) -> dt.datetime: ...
-
-
-class LineFacts(Protocol):
-    @property
-    def position(self) -> int: ...
-    @property
-    def sku(self) -> str: ...
-    @property
-    def quantity(self) -> int: ...
-    @property
-    def allocated(self) -> int: ...
-    @property
-    def backordered(self) -> int: ...
-    @property
-    def unit_price(self) -> int: ...
-
-
-def order_view(
-    order: OrderFacts, location: str, lines: Sequence[LineFacts], keys: DataKeys
-) -> OrderOut:
+def order_view(order: Order, location: str, lines: Sequence[OrderLine], keys: DataKeys) -> OrderOut:
     currency = order.currency
     return OrderOut(
         id=order.id,
@@ -110,8 +65,8 @@ async def load_order(
     """The order, its location code and lines. With `customer_id`, only that customer's
     order is found: anyone else's answers 404, as if it did not exist."""
     stmt = _of_customer(
-        select(Order, Location.code)
-        .join(Location, Location.id == Order.location_id)
+        select(Order, LOCATIONS.c.code)
+        .join(LOCATIONS, LOCATIONS.c.id == Order.location_id)
         .where(Order.id == order_id),
         customer_id,
     )
@@ -152,13 +107,13 @@ async def list_orders(
     customer_id: int | None = None,
 ) -> tuple[list[OrderOut], str | None]:
     stmt: Select[Order, str] = _of_customer(
-        select(Order, Location.code).join(Location, Location.id == Order.location_id),
+        select(Order, LOCATIONS.c.code).join(LOCATIONS, LOCATIONS.c.id == Order.location_id),
         customer_id,
     )
     if status is not None:
         stmt = stmt.where(Order.status == status)
     if location is not None:
-        stmt = stmt.where(Location.code == location)
+        stmt = stmt.where(LOCATIONS.c.code == location)
     if customer_ref is not None:
         stmt = stmt.where(Order.customer_ref == customer_ref)
     rows, next_cursor = await fetch_page(session, stmt, Order.number, cursor, limit)
@@ -167,8 +122,8 @@ async def list_orders(
 
 async def orders_by_number(session: AsyncSession, numbers: Sequence[int]) -> list[OrderOut]:
     stmt = (
-        select(Order, Location.code)
-        .join(Location, Location.id == Order.location_id)
+        select(Order, LOCATIONS.c.code)
+        .join(LOCATIONS, LOCATIONS.c.id == Order.location_id)
         .where(Order.number.in_(numbers))
         .order_by(Order.number)
     )
@@ -178,9 +133,9 @@ async def orders_by_number(session: AsyncSession, numbers: Sequence[int]) -> lis
 async def fulfilment_queue(session: AsyncSession, location: str) -> list[OrderOut]:
     """The orders the kitchen at `location` has to prepare or hand over, oldest first."""
     stmt = (
-        select(Order, Location.code)
-        .join(Location, Location.id == Order.location_id)
-        .where(Location.code == location, Order.status.in_(FULFILMENT_QUEUE))
+        select(Order, LOCATIONS.c.code)
+        .join(LOCATIONS, LOCATIONS.c.id == Order.location_id)
+        .where(LOCATIONS.c.code == location, Order.status.in_(FULFILMENT_QUEUE))
         .order_by(Order.number)
     )
     return await _views(session, (await session.execute(stmt)).all())

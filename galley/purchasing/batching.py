@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.db import Database
 from galley.purchasing.replenishment import send_due_drafts
@@ -22,10 +23,13 @@ async def send_batches_forever(database: Database) -> None:
     window = dt.timedelta(seconds=database.settings.purchasing_batch_seconds)
     # Often enough that a draft waits little longer than its window, never busy-looping.
     pause = min(max(window.total_seconds() / 4, 0.2), 30.0)
+
+    async def send(session: AsyncSession) -> None:
+        await settle(session, await send_due_drafts(session, window, actor="galley"))
+
     while True:
         await asyncio.sleep(pause)
         try:
-            async with database.transaction() as session:
-                await settle(session, await send_due_drafts(session, window, actor="galley"))
+            await database.run(send)
         except Exception:  # keep sending later batches; the error is logged with its trace
             log.exception("purchasing.batch_failed")

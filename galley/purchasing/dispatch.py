@@ -22,13 +22,13 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.db import key_from, settings_of, utcnow
-from galley.events.models import Event
 from galley.events.schemas import EventOut
+from galley.events.service import Event
 from galley.privacy.keys import UnreadableData, keys_of
 from galley.purchasing import suppliers
 from galley.purchasing.models import PurchaseOrder, PurchaseOrderDispatch, Supplier
 from galley.webhooks import rules
-from galley.webhooks.queue import CLAIM_MARGIN, claim
+from galley.webhooks.service import CLAIM_MARGIN, claim
 
 log = structlog.get_logger("galley.purchasing")
 

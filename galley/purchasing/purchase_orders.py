@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import BigInteger, Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.catalog.service import sellables
 from galley.changes import Change, CoverChanged
-from galley.db import update_row, utcnow
+from galley.db import key_from, rows_of, update_row, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.inventory import service as inventory
 from galley.purchasing import rules, suppliers
 from galley.purchasing.errors import (
     EmptyPurchaseOrder,
     IllegalPurchaseOrderTransition,
+    PurchaseOrderNotFound,
 )
 from galley.purchasing.models import PurchaseOrder, PurchaseOrderEvent, PurchaseOrderLine
 from galley.purchasing.replenishment import Purchase, add_to_drafts, send_drafts
@@ -24,27 +25,22 @@ from galley.purchasing.schemas import PurchaseLineRequest, PurchaseOrderCreate
 from galley.purchasing.views import Loaded, load
 
 _LINES = cast(Table, PurchaseOrderLine.__table__)
-_SET_ORDERED = (
-    update(_LINES)
-    .where(_LINES.c.id == bindparam("line"))
-    .values(quantity_ordered=bindparam("quantity"))
-)
-_SET_COST = (
-    update(_LINES)
-    .where(
-        _LINES.c.purchase_order_id == bindparam("po"), _LINES.c.product_id == bindparam("product")
-    )
-    .values(unit_cost=bindparam("cost"))
-)
 
 
 async def lock(session: AsyncSession, po_id: str, *, also: Iterable[int] = ()) -> Loaded:
     """The purchase order with its stock rows (and those of the products `also` names) and
     then its own row locked, in that order; the stock rows in one go, so in product order."""
-    found = await load(session, po_id)
-    await inventory.lock_levels(
-        session, found.order.location_id, [*(line.product_id for line in found.lines), *also]
-    )
+    placed = (
+        await session.execute(
+            select(PurchaseOrder.location_id, PurchaseOrderLine.product_id)
+            .outerjoin(PurchaseOrderLine)
+            .where(PurchaseOrder.id == key_from(po_id))
+        )
+    ).all()
+    if not placed:
+        raise PurchaseOrderNotFound(po_id)
+    products = [product_id for _, product_id in placed if product_id is not None]
+    await inventory.lock_levels(session, placed[0].location_id, [*products, *also])
     return await load(session, po_id, for_update=True)
 
 
@@ -94,7 +90,8 @@ async def edit_draft(
     if found.order.status != "draft":
         raise IllegalPurchaseOrderTransition(found.order.status, "edit")  # type: ignore[arg-type]
     on_draft = {line.product_id: line for line in found.lines}
-    changes, gone, kept, new = [], [], [], []
+    changes, gone, new = [], [], []
+    kept: dict[int, int] = {}
     for line in lines:
         product_id, _ = products[line.sku]
         current = on_draft.get(product_id)
@@ -103,7 +100,7 @@ async def edit_draft(
         if current is not None and line.quantity == 0:
             gone.append(current.id)
         elif current is not None:
-            kept.append({"line": current.id, "quantity": line.quantity})
+            kept[product_id] = line.quantity
         elif line.quantity:
             new.append(
                 {
@@ -116,8 +113,7 @@ async def edit_draft(
             )
     if gone:
         await session.execute(delete(_LINES).where(_LINES.c.id.in_(gone)))
-    if kept:
-        await session.execute(_SET_ORDERED, kept)
+    await set_on_lines(session, found.order.id, "quantity_ordered", kept)
     if new:
         await session.execute(insert(_LINES), new)
     await inventory.change_levels(session, location_id, changes)
@@ -242,13 +238,32 @@ async def _set_costs(
     lines: Sequence[PurchaseLineRequest],
     products: dict[str, tuple[int, int | None]],
 ) -> None:
-    costs = [
-        {"po": po_id, "product": product_id, "cost": cost}
+    costs = {
+        product_id: cost
         for product_id, cost in (products[line.sku] for line in lines)
         if cost is not None
-    ]
-    if costs:
-        await session.execute(_SET_COST, costs)
+    }
+    await set_on_lines(session, po_id, "unit_cost", costs)
+
+
+async def set_on_lines(
+    session: AsyncSession, po_id: int, column: str, by_product: Mapping[int, int]
+) -> None:
+    """Set one column of the purchase order's lines, by product, in one statement."""
+    if not by_product:
+        return
+    given = rows_of(
+        "given",
+        [{"product": p, "value": v} for p, v in by_product.items()],
+        product=BigInteger(),
+        value=_LINES.c[column].type,
+    )
+    await session.execute(
+        update(_LINES)
+        .where(_LINES.c.purchase_order_id == po_id, _LINES.c.product_id == given.c.product)
+        .values({column: given.c.value})
+        .add_cte(given)
+    )
 
 
 async def _draft_of(session: AsyncSession, supplier_id: int, location_id: int) -> int | None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import cast
 
-from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.catalog.service import sellables
@@ -15,17 +13,9 @@ from galley.errors import FieldError, InvalidRequest
 from galley.inventory import service as inventory
 from galley.purchasing import rules
 from galley.purchasing.errors import IllegalPurchaseOrderTransition, OverReceipt
-from galley.purchasing.models import PurchaseOrderLine
-from galley.purchasing.purchase_orders import lock, record_event
+from galley.purchasing.purchase_orders import lock, record_event, set_on_lines
 from galley.purchasing.schemas import ReceiptCreate
 from galley.purchasing.views import Loaded
-
-_LINES = cast(Table, PurchaseOrderLine.__table__)
-_RECEIVED = (
-    update(_LINES)
-    .where(_LINES.c.id == bindparam("line"))
-    .values(quantity_received=bindparam("quantity"))
-)
 
 
 async def receive(
@@ -71,12 +61,11 @@ async def receive(
                 incoming=-min(outstanding, arrival.quantity),
             )
         )
-    await session.execute(
-        _RECEIVED,
-        [
-            {"line": on_order[a.sku].id, "quantity": received[on_order[a.sku].id]}
-            for a in receipt.lines
-        ],
+    await set_on_lines(
+        session,
+        found.order.id,
+        "quantity_received",
+        {on_order[a.sku].product_id: received[on_order[a.sku].id] for a in receipt.lines},
     )
     location_id = found.order.location_id
     await inventory.change_levels(session, location_id, changes)

@@ -173,7 +173,9 @@ async def add_to_drafts(
             set_={
                 "quantity_ordered": _PO_LINES.c.quantity_ordered + upsert.excluded.quantity_ordered
             },
-        ),
+        )
+        # With RETURNING, the rows go as one statement despite ON CONFLICT (see `galley.db`).
+        .returning(_PO_LINES.c.id),
         [
             {
                 "po": drafts[b.supplier_id],

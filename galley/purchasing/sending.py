@@ -16,6 +16,7 @@ import html
 from contextlib import suppress
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
+from functools import partial
 from typing import Any
 
 import aiosmtplib
@@ -25,7 +26,7 @@ from galley.config import Settings
 from galley.db import Database, utcnow
 from galley.money import shown
 from galley.purchasing.dispatch import NO_MAIL_SERVER, Claim, claim_due, record_attempt
-from galley.webhooks import delivery
+from galley.webhooks import service as webhooks
 
 log = structlog.get_logger("galley.purchasing")
 
@@ -104,7 +105,7 @@ async def attempt(claim: Claim, settings: Settings) -> str | None:
 async def _post(claim: Claim, settings: Settings) -> str | None:
     if not claim.secrets:
         return "not signed: the supplier no longer has a webhook_url"
-    outcome = await delivery.attempt(claim, settings)
+    outcome = await webhooks.attempt(claim, settings)
     if outcome.succeeded:
         return None
     if outcome.error is not None:
@@ -138,8 +139,9 @@ async def _attempt_and_record(database: Database, claim: Claim) -> None:
     attempted_at = utcnow()
     error = await attempt(claim, database.settings)
     try:
-        async with database.transaction() as session:
-            await record_attempt(session, claim, attempted_at, error)
+        await database.run(
+            partial(record_attempt, claim=claim, attempted_at=attempted_at, error=error)
+        )
     except Exception:
         # The claim lapses and the dispatch is tried again: sent twice, never lost.
         log.exception("purchase_order.dispatch_not_recorded", dispatch_id=claim.dispatch_id)

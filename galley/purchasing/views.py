@@ -12,7 +12,7 @@ from galley.changes import Announced
 from galley.db import key_from
 from galley.events.service import EventType
 from galley.http.paging import fetch_page
-from galley.inventory.models import Location
+from galley.inventory.service import LOCATIONS
 from galley.money import Money
 from galley.purchasing.errors import PurchaseOrderNotFound
 from galley.purchasing.models import (
@@ -65,9 +65,9 @@ def view(po: Loaded) -> PurchaseOrderOut:
 
 async def load(session: AsyncSession, po_id: str, *, for_update: bool = False) -> Loaded:
     stmt = (
-        select(PurchaseOrder, Supplier.currency, Location.code)
+        select(PurchaseOrder, Supplier.currency, LOCATIONS.c.code)
         .join(Supplier, Supplier.id == PurchaseOrder.supplier_id)
-        .join(Location, Location.id == PurchaseOrder.location_id)
+        .join(LOCATIONS, LOCATIONS.c.id == PurchaseOrder.location_id)
         .where(PurchaseOrder.id == key_from(po_id))
     )
     if for_update:
@@ -90,16 +90,16 @@ async def list_purchase_orders(
     limit: int,
 ) -> tuple[list[PurchaseOrderOut], str | None]:
     stmt: Select[PurchaseOrder, str, str] = (
-        select(PurchaseOrder, Supplier.currency, Location.code)
+        select(PurchaseOrder, Supplier.currency, LOCATIONS.c.code)
         .join(Supplier, Supplier.id == PurchaseOrder.supplier_id)
-        .join(Location, Location.id == PurchaseOrder.location_id)
+        .join(LOCATIONS, LOCATIONS.c.id == PurchaseOrder.location_id)
     )
     if status is not None:
         stmt = stmt.where(PurchaseOrder.status == status)
     if supplier is not None:
         stmt = stmt.where(PurchaseOrder.supplier_id == key_from(supplier))
     if location is not None:
-        stmt = stmt.where(Location.code == location)
+        stmt = stmt.where(LOCATIONS.c.code == location)
     rows, next_cursor = await fetch_page(session, stmt, PurchaseOrder.id, cursor, limit)
     lines, dispatches = await _details(session, [order.id for order, _, _ in rows])
     shown = [view(Loaded(o, cur, code, lines[o.id], dispatches[o.id])) for o, cur, code in rows]

@@ -16,6 +16,7 @@ import functools
 import ssl
 import time
 from contextlib import suppress
+from functools import partial
 from typing import Any, Protocol
 
 import httpx
@@ -167,8 +168,7 @@ def _ms_since(started: float) -> int:
 async def _attempt_and_record(database: Database, claim: Claim) -> None:
     outcome = await attempt(claim, database.settings)
     try:
-        async with database.transaction() as session:
-            await record_attempt(session, claim, outcome)
+        await database.run(partial(record_attempt, claim=claim, outcome=outcome))
     except Exception:
         # The claim lapses and the delivery is tried again: sent twice, never lost.
         log.exception("webhook.not_recorded", delivery_id=claim.delivery_id)

@@ -22,10 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.db import settings_of, update_row, utcnow
 from galley.events import service as events
-from galley.events.models import Event
 from galley.events.schemas import EventOut
 from galley.privacy.keys import UnreadableData, keys_of
-from galley.webhooks import rules, service
+from galley.webhooks import endpoints, rules
 from galley.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 log = structlog.get_logger("galley.webhooks")
@@ -34,7 +33,7 @@ log = structlog.get_logger("galley.webhooks")
 CLAIM_MARGIN = dt.timedelta(seconds=30)
 
 
-async def queue_deliveries(session: AsyncSession, event: Event) -> None:
+async def queue_deliveries(session: AsyncSession, event: events.Event) -> None:
     """The "webhooks" consumer: one delivery per enabled endpoint subscribed to the event's
     type, in the transaction that marks the event consumed, so each is queued once."""
     endpoints = (
@@ -141,9 +140,9 @@ async def claim_due(session: AsyncSession, *, limit: int) -> list[Claim]:
         return []
     rows = (
         await session.execute(
-            select(WebhookDelivery, WebhookEndpoint, Event)
+            select(WebhookDelivery, WebhookEndpoint, events.Event)
             .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-            .join(Event, Event.id == WebhookDelivery.event_id)
+            .join(events.Event, events.Event.id == WebhookDelivery.event_id)
             .where(WebhookDelivery.id.in_(claimed))
             .order_by(WebhookDelivery.id)
         )
@@ -162,11 +161,11 @@ def _claim(
     session: AsyncSession,
     delivery: WebhookDelivery,
     endpoint: WebhookEndpoint,
-    event: Event,
+    event: events.Event,
     until: dt.datetime,
     now: dt.datetime,
 ) -> Claim:
-    secrets = service.SECRETS.signing(keys_of(session), endpoint, now)
+    secrets = endpoints.SECRETS.signing(keys_of(session), endpoint, now)
     body = EventOut.model_validate(event, from_attributes=True).model_dump_json()
     return Claim(
         delivery_id=delivery.id,
@@ -263,7 +262,7 @@ async def _count_failure(
                 "updated_at": now,
             },
         )
-        await events.record(session, "webhook_endpoint.disabled", service.view(endpoint))
+        await events.record(session, "webhook_endpoint.disabled", endpoints.view(endpoint))
         log.warning(
             "webhook.endpoint_disabled",
             endpoint_id=endpoint_id,

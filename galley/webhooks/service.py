@@ -19,6 +19,11 @@ from galley.db import insert_row, key_from, settings_of, update_row, utcnow
 from galley.http.paging import fetch_page
 from galley.privacy.keys import keys_of
 from galley.webhooks.addresses import RefusedUrl, allowed_addresses
+
+# What other areas send through: a claimed queue of signed messages to their addresses.
+from galley.webhooks.delivery import attempt as attempt
+from galley.webhooks.endpoints import SECRETS as SECRETS
+from galley.webhooks.endpoints import view as view
 from galley.webhooks.errors import (
     WebhookDeliveryNotFound,
     WebhookEndpointDisabled,
@@ -26,29 +31,20 @@ from galley.webhooks.errors import (
     WebhookUrlRefused,
 )
 from galley.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from galley.webhooks.queue import CLAIM_MARGIN as CLAIM_MARGIN
+from galley.webhooks.queue import claim as claim
 from galley.webhooks.schemas import (
     DeliveryStatus,
     WebhookAttemptOut,
     WebhookDeliveryOut,
     WebhookEndpointCreate,
-    WebhookEndpointOut,
     WebhookEndpointPatch,
 )
 from galley.webhooks.secrets import SigningSecrets as SigningSecrets
 
-SECRETS = SigningSecrets("webhook_endpoints")
 # A resolver that works answers in milliseconds; one that does not must not hold the
 # request's transaction for long.
 _LOOKUP_SECONDS = 3.0
-
-
-def view(endpoint: WebhookEndpoint) -> WebhookEndpointOut:
-    return WebhookEndpointOut.model_validate(
-        {
-            **{f: getattr(endpoint, f) for f in WebhookEndpointOut.model_fields if f != "id"},
-            "id": str(endpoint.id),
-        }
-    )
 
 
 async def check_url(session: AsyncSession, url: str) -> None:

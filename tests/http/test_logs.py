@@ -139,6 +139,7 @@ def test_sensitive_keys_and_shapes_are_redacted_whoever_logs_them(
         refresh_token="opaque-refresh-token",
         customer={"email": "ada@example.com", "phone": "+44 20 7946 0958"},
         note=f"ada@example.com sent Authorization: Bearer {token} and {key}",
+        gateway="charged with sk_test_51GatewayKeyMaterial",
     )
     logging.getLogger("somelibrary").warning("retrying for %s", "bob@example.com")
     try:
@@ -158,6 +159,7 @@ def test_sensitive_keys_and_shapes_are_redacted_whoever_logs_them(
         "+44 20",
         token,
         "s3cr3tKeyMaterial",
+        "GatewayKeyMaterial",
         "bob@",
         "carol@",
         "dave@",
@@ -167,6 +169,7 @@ def test_sensitive_keys_and_shapes_are_redacted_whoever_logs_them(
     (first,) = [json.loads(line) for line in log.splitlines() if '"test.event"' in line]
     assert first["password"] == first["refresh_token"] == REDACTED
     assert first["customer"] == {"email": REDACTED, "phone": REDACTED}
+    assert first["gateway"] == f"charged with sk_test_{REDACTED}"
     assert first["note"] == (
         f"{REDACTED} sent Authorization: Bearer {REDACTED} and {API_KEY_PREFIX}{REDACTED}"
     )
