@@ -3,14 +3,16 @@
 Lock order. A transaction locks stock rows in product order, so two that lock several
 never wait on each other in a circle; every path but one locks them before any order or
 purchase-order row (a cancel, a receipt, an adjustment, filling backorders). Placing an
-order, the hottest path and the one that queues on a popular product, takes them last
-instead ("contended lock last"): `plan_reservation` allocates from the figures as they
-stand, unlocked; the order is written; `take` then reserves in one conditional UPDATE,
-which holds only where allocating again from the figures under the lock gives the same
-allocation. Where it does not, the transaction runs again from the start, locking first
-(`galley.db.Rerun`). The new order's rows are seen by no other transaction, so taking the
-stock last makes no circle either, and the row is held for the last statements of the
-transaction only, not from its first (docs/performance.md has the figures of both).
+order that finds all it asks for, the hottest path and the one that queues on a popular
+product, takes them last instead ("contended lock last"): `plan_reservation` allocates
+from the figures as they stand, unlocked (an order that would wait for stock is planned
+under the lock, as it queues by its number); the order is written; `take` then reserves
+in one conditional UPDATE, which holds only where allocating again from the figures
+under the lock gives the same allocation. Where it does not, the transaction runs again
+from the start, locking first (`galley.db.Rerun`). The new order's rows are seen by no
+other transaction, so taking the stock last makes no circle either, and the row is held
+for the last statements of the transaction only, not from its first
+(docs/performance.md has the figures of both).
 A product's first row at a location is made on first use, then locked like the rest.
 """
 
@@ -213,11 +215,21 @@ async def plan_reservation(
     if not locked:
         rows = await session.execute(_READ, {"location_id": location_id, "product_ids": ids})
         seen = {row.product_id: Level(*row) for row in rows}
-        locked = len(seen) < len(ids)
+        allocations = _allocated(seen, requested)
+        # An order that waits for stock is queued by its number behind those that wait
+        # already, so it is placed under the lock: another order must not take the stock
+        # freed meanwhile while this older one waits.
+        locked = len(seen) < len(ids) or any(a.backordered for a in allocations.values())
     if locked:
         seen = await lock_levels(session, location_id, ids)
-    allocations = {p: rules.allocate(seen[p].available, q) for p, q in requested.items()}
+        allocations = _allocated(seen, requested)
     return Plan(location_id, requested, allocations, seen, locked)
+
+
+def _allocated(
+    seen: Mapping[int, Level], requested: Mapping[int, int]
+) -> dict[int, rules.Allocation]:
+    return {p: rules.allocate(seen[p].available, q) for p, q in requested.items() if p in seen}
 
 
 async def take(session: AsyncSession, plan: Plan) -> tuple[dict[int, Level], list[Change]]:
@@ -243,13 +255,26 @@ async def take(session: AsyncSession, plan: Plan) -> tuple[dict[int, Level], lis
         reserved=BigInteger(),
         backordered=BigInteger(),
     )
+    # The rows are locked in product order by the statement's first step, as everywhere
+    # else: left to the UPDATE's join, two orders of the same products could deadlock.
+    locked = (
+        select(_LEVELS.c.id)
+        .where(
+            _LEVELS.c.location_id == plan.location_id,
+            _LEVELS.c.product_id.in_([c.product_id for c in changes]),
+        )
+        .order_by(_LEVELS.c.product_id)
+        .with_for_update()
+        .cte("locked")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
     available = _LEVELS.c.on_hand - _LEVELS.c.reserved
     # `rules.allocate` again, from the figures under the lock.
     allocated_now = case((available < planned.c.requested, available), else_=planned.c.requested)
     taken = await session.execute(
         update(_LEVELS)
         .where(
-            _LEVELS.c.location_id == plan.location_id,
+            _LEVELS.c.id == locked.c.id,
             _LEVELS.c.product_id == planned.c.product,
             allocated_now == planned.c.reserved,
         )
@@ -259,6 +284,7 @@ async def take(session: AsyncSession, plan: Plan) -> tuple[dict[int, Level], lis
             updated_at=utcnow(),
         )
         .add_cte(planned)
+        .add_cte(locked)
         .returning(
             _LEVELS.c.product_id,
             _LEVELS.c.on_hand,
