@@ -356,6 +356,15 @@ class Database:
         await self.engine.dispose()
 
 
+def violates_foreign_key(error: DBAPIError) -> bool:
+    """Whether a statement failed because a row it wrote names a row that does not exist."""
+    orig = error.orig
+    return (
+        getattr(orig, "sqlstate", None) == "23503"
+        or getattr(orig, "sqlite_errorname", None) == "SQLITE_CONSTRAINT_FOREIGNKEY"
+    )
+
+
 def insert_for(engine: AsyncSession | str, table: Any) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that knows the engine's ON CONFLICT syntax (both engines share it).
 

@@ -34,13 +34,6 @@ LOWER = frozenset(
         "privacy",
     }
 )
-# What is still to be done, each named as the test reports it; the list only shrinks: an
-# entry that no longer happens fails the test too, so it is struck off when it is mended.
-NOT_YET = frozenset(
-    {
-        "areas both ways: catalog <-> purchasing",
-    }
-)
 
 
 def _imports() -> dict[str, set[str]]:
@@ -96,9 +89,7 @@ def _violations() -> set[str]:
 
 
 def test_areas_use_each_other_only_through_their_service_rules_and_schemas() -> None:
-    found = _violations()
-    assert sorted(found - NOT_YET) == [], "new imports across areas"
-    assert sorted(NOT_YET - found) == [], "mended: strike these off NOT_YET"
+    assert sorted(_violations()) == []
 
 
 def test_the_reading_of_imports_sees_an_area_using_another() -> None:

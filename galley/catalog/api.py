@@ -21,7 +21,6 @@ from galley.http.etags import Tagged, check_if_match, resource_response, tagged_
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
 from galley.identity.service import Actor, CurrentPrincipal, Principal, requires
-from galley.purchasing import service as purchasing
 from galley.reactions import settled
 
 router = APIRouter(prefix="/v1/products", tags=["products"], route_class=GalleyRoute)
@@ -73,8 +72,7 @@ def _caching(request: Request, editor: bool) -> dict[str, str]:
 async def create_product(
     body: ProductCreate, session: Session, settings: AppSettings, cache: Cache, request: Request
 ) -> Response:
-    supplier_id = await purchasing.supplier_pk(session, body.supplier, field="supplier")
-    product = await service.create_product(session, body, settings.currency, supplier_id)
+    product = await service.create_product(session, body, settings.currency)
     cache.forget_after_commit(session)
     return resource_response(
         request,
@@ -164,10 +162,9 @@ async def update_product(
     uncovered is bought."""
     product = await service.get_product(session, sku, for_update=True)
     check_if_match(request, service.view(product))
-    supplier_id = await purchasing.supplier_pk(session, body.supplier, field="supplier")
     product = await settled(
         session,
-        service.update_product(session, product, body, settings.currency, supplier_id, actor),
+        service.update_product(session, product, body, settings.currency, actor),
     )
     cache.forget_after_commit(session)
     return resource_response(request, service.view(product))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import cast
+from collections.abc import Awaitable, Iterable
+from typing import TypeVar, cast
 
 from pydantic import ValidationError
 from sqlalchemy import Select, Table, bindparam, delete, select
@@ -15,7 +15,7 @@ from galley.catalog.models import Product
 from galley.catalog.rules import Sellable as Sellable
 from galley.catalog.schemas import ProductCreate, ProductOut, ProductPatch, Replenishment
 from galley.changes import Announced, Change, SourcingChanged
-from galley.db import insert_for, update_row, utcnow
+from galley.db import insert_for, key_from, update_row, utcnow, violates_foreign_key
 from galley.errors import FieldError, InvalidRequest
 from galley.events import service as events
 from galley.http.paging import fetch_page
@@ -25,6 +25,7 @@ from galley.money import Money, require_currency
 PRODUCTS = cast(Table, Product.__table__)
 
 _REPLENISHMENT_FIELDS = tuple(Replenishment.model_fields)
+_T = TypeVar("_T")
 
 
 def view(product: Product) -> ProductOut:
@@ -43,30 +44,31 @@ def view(product: Product) -> ProductOut:
     )
 
 
-async def create_product(
-    session: AsyncSession, new: ProductCreate, currency: str, supplier_id: int | None
-) -> Product:
-    """Add a product; `supplier_id` is the supplier `new.supplier` names, already looked up."""
+async def create_product(session: AsyncSession, new: ProductCreate, currency: str) -> Product:
+    """Add a product; the supplier it names, if any, must exist (422 otherwise)."""
     require_currency(new.price, currency, "price")
     now = utcnow()
     table = Product.__table__
     product_id = (
-        await session.execute(
-            insert_for(session, table)
-            .values(
-                sku=new.sku,
-                name=new.name,
-                description=new.description,
-                price_amount=new.price.amount,
-                price_currency=new.price.currency,
-                active=new.active,
-                supplier_id=supplier_id,
-                **new.replenishment.model_dump(),
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["sku"])
-            .returning(table.c.id)
+        await _naming_a_supplier(
+            new.supplier,
+            session.execute(
+                insert_for(session, table)
+                .values(
+                    sku=new.sku,
+                    name=new.name,
+                    description=new.description,
+                    price_amount=new.price.amount,
+                    price_currency=new.price.currency,
+                    active=new.active,
+                    supplier_id=_supplier_key(new.supplier),
+                    **new.replenishment.model_dump(),
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["sku"])
+                .returning(table.c.id)
+            ),
         )
     ).scalar()
     if product_id is None:
@@ -111,10 +113,9 @@ async def update_product(
     product: Product,
     patch: ProductPatch,
     currency: str,
-    supplier_id: int | None,
     actor: str,
 ) -> tuple[Product, list[Change]]:
-    """Apply the fields sent; `supplier_id` is the supplier `patch.supplier` names.
+    """Apply the fields sent; a supplier named must exist (422 otherwise).
 
     A new supplier or new replenishment settings take effect at once (`SourcingChanged`).
     """
@@ -123,17 +124,37 @@ async def update_product(
         field: changes[field] for field in ("name", "description", "active") if field in changes
     }
     if "supplier" in changes:
-        values["supplier_id"] = supplier_id
+        values["supplier_id"] = _supplier_key(patch.supplier)
     if "replenishment" in changes:
         values |= _replenishment(product, patch)
     if "price" in changes:
         require_currency(patch.price, currency, "price")
         values |= {"price_amount": patch.price.amount, "price_currency": patch.price.currency}
-    product = await update_row(session, product, values | {"updated_at": utcnow()})
+    product = await _naming_a_supplier(
+        patch.supplier, update_row(session, product, values | {"updated_at": utcnow()})
+    )
     changed: list[Change] = [Announced("product.updated", [view(product)])]
     if patch.model_fields_set & {"supplier", "replenishment"}:
         changed.append(SourcingChanged(product.id, actor))
     return product, changed
+
+
+def _supplier_key(given: str | None) -> int | None:
+    return None if given is None else key_from(given)
+
+
+async def _naming_a_supplier(supplier: str | None, write: Awaitable[_T]) -> _T:
+    """The write's result; a supplier it names that does not exist is a 422, found by the
+    foreign key (purchasing keeps suppliers; the catalog only points at one)."""
+    try:
+        return await write
+    except IntegrityError as exc:
+        if not violates_foreign_key(exc):
+            raise
+        raise InvalidRequest(
+            f"There is no supplier {supplier}.",
+            [FieldError(field="supplier", message="unknown supplier")],
+        ) from None
 
 
 def _replenishment(product: Product, patch: ProductPatch) -> dict[str, object]:

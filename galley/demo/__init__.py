@@ -109,8 +109,7 @@ async def _open_shop(
         batch = listed[start : start + BATCH]
         async with database.transaction() as session:
             for product in batch:
-                supplier_id = None if product.supplier is None else int(product.supplier)
-                await catalog.create_product(session, product, currency, supplier_id)
+                await catalog.create_product(session, product, currency)
                 advance()
             await shop.stock_up(session, [product.sku for product in batch], rng)
     return {str(s.id): s.lead_time_days for s in sources.values()}, listed

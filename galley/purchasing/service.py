@@ -7,4 +7,3 @@ from galley.purchasing.replenishment import announce as announce
 from galley.purchasing.replenishment import replenish as replenish
 from galley.purchasing.replenishment import replenish_everywhere as replenish_everywhere
 from galley.purchasing.replenishment import send_grown_drafts as send_grown_drafts
-from galley.purchasing.suppliers import supplier_pk as supplier_pk

@@ -71,13 +71,6 @@ async def get_supplier(
     return supplier
 
 
-async def supplier_pk(session: AsyncSession, supplier_id: str | None, *, field: str) -> int | None:
-    """The key of a supplier a request body names (None stays None); 422 when unknown."""
-    if supplier_id is None:
-        return None
-    return (await get_supplier_for_body(session, supplier_id, field=field)).id
-
-
 async def get_supplier_for_body(
     session: AsyncSession, supplier_id: str, *, field: str = "supplier"
 ) -> Supplier:
