@@ -36,7 +36,7 @@ CEILINGS = {
     "order in stock": 12,
     "order that buys, 1 line": 20,
     "order that buys, 50 lines": 20,
-    "receipt filling 3 orders": 33,
+    "receipt filling 3 orders": 27,
     "read an order": 4,
     "read a product": 3,
     "read a page of products": 3,

@@ -249,10 +249,10 @@ async def cancel_purchase_order(
 async def receive_purchase_order(
     po_id: IdPath, body: ReceiptCreate, session: Session, actor: Actor, request: Request
 ) -> Response:
-    await settled(session, purchasing.receive(session, po_id, body, actor=actor))
+    received = await settled(session, purchasing.receive(session, po_id, body, actor=actor))
     return resource_response(
         request,
-        views.view(await views.load(session, po_id)),
+        views.view(received),
         status_code=201,
         headers={"Location": f"/v1/purchase-orders/{po_id}"},
     )

@@ -248,22 +248,28 @@ async def _set_costs(
 
 async def set_on_lines(
     session: AsyncSession, po_id: int, column: str, by_product: Mapping[int, int]
-) -> None:
-    """Set one column of the purchase order's lines, by product, in one statement."""
+) -> list[PurchaseOrderLine]:
+    """Set one column of the purchase order's lines, by product, in one statement; the
+    lines as they now are."""
     if not by_product:
-        return
+        return []
     given = rows_of(
         "given",
         [{"product": p, "value": v} for p, v in by_product.items()],
         product=BigInteger(),
         value=_LINES.c[column].type,
     )
-    await session.execute(
-        update(_LINES)
-        .where(_LINES.c.purchase_order_id == po_id, _LINES.c.product_id == given.c.product)
+    changed = await session.execute(
+        update(PurchaseOrderLine)
+        .where(
+            PurchaseOrderLine.purchase_order_id == po_id,
+            PurchaseOrderLine.product_id == given.c.product,
+        )
         .values({column: given.c.value})
         .add_cte(given)
+        .returning(PurchaseOrderLine)
     )
+    return list(changed.scalars())
 
 
 async def _draft_of(session: AsyncSession, supplier_id: int, location_id: int) -> int | None:

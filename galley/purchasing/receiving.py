@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.catalog.service import sellables
-from galley.changes import Change, PurchaseOrdersAnnounced, StockFreed
+from galley.changes import Change, StockFreed
 from galley.db import update_row, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.inventory import service as inventory
@@ -15,15 +16,16 @@ from galley.purchasing import rules
 from galley.purchasing.errors import IllegalPurchaseOrderTransition, OverReceipt
 from galley.purchasing.purchase_orders import lock, record_event, set_on_lines
 from galley.purchasing.schemas import ReceiptCreate
-from galley.purchasing.views import Loaded
+from galley.purchasing.views import Loaded, announcement
 
 
 async def receive(
     session: AsyncSession, po_id: str, receipt: ReceiptCreate, *, actor: str
 ) -> tuple[Loaded, list[Change]]:
     """Raise on_hand by what arrived (ledger `received`), lower incoming by what was
-    outstanding, and move the purchase order on. Returns the order as it was locked, before
-    the receipt; what arrived is free stock, which goes to waiting orders (`StockFreed`).
+    outstanding, and move the purchase order on. Returns the order as the receipt left it
+    (what follows from it changes other orders and drafts, not this one); what arrived is
+    free stock, which goes to waiting orders (`StockFreed`).
 
     The stock rows of the SKUs received are locked before the purchase order, whatever
     lines the order gains meanwhile."""
@@ -61,7 +63,7 @@ async def receive(
                 incoming=-min(outstanding, arrival.quantity),
             )
         )
-    await set_on_lines(
+    arrived = await set_on_lines(
         session,
         found.order.id,
         "quantity_received",
@@ -90,9 +92,11 @@ async def receive(
         actor,
         {"lines": [{"sku": a.sku, "quantity": a.quantity} for a in receipt.lines]},
     )
-    await update_row(session, found.order, {"status": target, "updated_at": utcnow()})
-    return found, [
-        PurchaseOrdersAnnounced("purchase_order.received", (found.order.id,)),
+    moved_on = await update_row(session, found.order, {"status": target, "updated_at": utcnow()})
+    now = {line.id: line for line in [*found.lines, *arrived]}
+    after = replace(found, order=moved_on, lines=sorted(now.values(), key=lambda line: line.id))
+    return after, [
+        announcement("purchase_order.received", [after]),
         StockFreed(
             location_id,
             tuple(c.product_id for c in changes),

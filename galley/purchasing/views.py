@@ -128,5 +128,9 @@ async def _details(
 
 async def announced(session: AsyncSession, type: EventType, po_ids: Iterable[int]) -> Announced:
     """`type` for each purchase order, as it stands now."""
-    shown = [view(await load(session, str(po_id))) for po_id in sorted(set(po_ids))]
-    return Announced(type, shown, _DISPATCH)
+    return announcement(type, [await load(session, str(po_id)) for po_id in sorted(set(po_ids))])
+
+
+def announcement(type: EventType, loaded: Iterable[Loaded]) -> Announced:
+    """`type` for each of these purchase orders, as they are given."""
+    return Announced(type, [view(po) for po in loaded], _DISPATCH)
