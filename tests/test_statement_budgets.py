@@ -37,7 +37,7 @@ CEILINGS = {
     "order that buys, 1 line": 20,
     "order that buys, 50 lines": 20,
     "receipt filling 3 orders": 27,
-    "read an order": 4,
+    "read an order": 3,
     "read a product": 3,
     "read a page of products": 3,
     "read a cached product": 0,

@@ -65,23 +65,19 @@ async def load_order(
     """The order, its location code and lines. With `customer_id`, only that customer's
     order is found: anyone else's answers 404, as if it did not exist."""
     stmt = _of_customer(
-        select(Order, LOCATIONS.c.code)
+        select(Order, LOCATIONS.c.code, OrderLine)
         .join(LOCATIONS, LOCATIONS.c.id == Order.location_id)
+        .outerjoin(OrderLine, OrderLine.order_number == Order.number)
         .where(Order.id == order_id),
         customer_id,
     )
     if for_update:
         stmt = stmt.with_for_update(of=Order)
-    found = (await session.execute(stmt)).one_or_none()
-    if found is None:
+    found = (await session.execute(stmt)).all()  # one statement: a row per line
+    if not found:
         raise OrderNotFound(order_id)
-    order, code = found
-    lines = (
-        (await session.execute(select(OrderLine).where(OrderLine.order_number == order.number)))
-        .scalars()
-        .all()
-    )
-    return order, code, list(lines)
+    order, code, _ = found[0]
+    return order, code, [line for _, _, line in found if line is not None]
 
 
 def _of_customer(stmt: AnySelect, customer_id: int | None) -> AnySelect:
