@@ -33,7 +33,7 @@ from tests.services import blocking
 pytestmark = pytest.mark.postgres
 
 CEILINGS = {
-    "order in stock": 12,
+    "order in stock": 11,
     "order that buys, 1 line": 20,
     "order that buys, 50 lines": 20,
     "receipt filling 3 orders": 27,

@@ -4,7 +4,7 @@ Lock order. A transaction locks stock rows in product order, so two that lock se
 never wait on each other in a circle; every path but one locks them before any order or
 purchase-order row (a cancel, a receipt, an adjustment, filling backorders). Placing an
 order that finds all it asks for, the hottest path and the one that queues on a popular
-product, takes them last instead ("contended lock last"): `plan_reservation` allocates
+product, takes them last instead ("contended lock last"): `plan_taken_last` allocates
 from the figures as they stand, unlocked (an order that would wait for stock is planned
 under the lock, as it queues by its number); the order is written; `take` then reserves
 in one conditional UPDATE, which holds only where allocating again from the figures
@@ -44,7 +44,7 @@ _HELD = "galley.inventory.held"
 
 
 # Built once: these run on every order, and building a statement costs as much as running it.
-_READ = (
+_FIGURES = (
     select(
         _LEVELS.c.product_id,
         _LEVELS.c.on_hand,
@@ -57,13 +57,14 @@ _READ = (
     )
     .join(_PRODUCTS, _PRODUCTS.c.id == _LEVELS.c.product_id)
     .join(_LOCATIONS, _LOCATIONS.c.id == _LEVELS.c.location_id)
-    .where(
-        _LEVELS.c.location_id == bindparam("location_id"),
-        _LEVELS.c.product_id.in_(bindparam("product_ids", expanding=True)),
-    )
+    .where(_LEVELS.c.product_id.in_(bindparam("product_ids", expanding=True)))
     .order_by(_LEVELS.c.product_id)
 )
-_LOCK = _READ.with_for_update(of=_LEVELS)
+_LOCK = _FIGURES.where(_LEVELS.c.location_id == bindparam("location_id")).with_for_update(
+    of=_LEVELS
+)
+# Found by the location's code (what an order names), with its key.
+_READ_AT = _FIGURES.add_columns(_LEVELS.c.location_id).where(_LOCATIONS.c.code == bindparam("code"))
 # A level's signed changes, by column: the rows joined by `change_levels`.
 _DELTAS = {
     "product": BigInteger(),
@@ -201,35 +202,44 @@ class Plan:
     locked: bool
 
 
-async def plan_reservation(
+async def plan_taken_last(
+    session: AsyncSession, location: str, requested: Mapping[int, int]
+) -> Plan | None:
+    """Allocate what each product has available at the location (its code); the rest
+    would be backordered. Nothing is locked: `take` checks the plan under the lock.
+
+    None where the order must be planned under the lock (`plan_locked`): outside a run
+    that could repeat the transaction, or in the run after a plan that no longer held
+    (`galley.db.locking_first`); when a product has no row at the location yet (or there
+    is no such location); and for an order that would wait for stock, which queues by its
+    number behind those waiting already: another order must not take the stock freed
+    meanwhile while this older one waits."""
+    if locking_first():
+        return None
+    ids = sorted(requested)
+    found = (await session.execute(_READ_AT, {"code": location, "product_ids": ids})).all()
+    if len(found) < len(ids):
+        return None
+    seen = {row.product_id: Level(*row[:-1]) for row in found}
+    allocations = _allocated(seen, requested)
+    if any(a.backordered for a in allocations.values()):
+        return None
+    return Plan(found[0].location_id, requested, allocations, seen, locked=False)
+
+
+async def plan_locked(
     session: AsyncSession, location_id: int, requested: Mapping[int, int]
 ) -> Plan:
-    """Allocate what each product has available at the location; backorder the rest.
-
-    Nothing is written or locked yet, unless a product has no row at the location or the
-    transaction runs again after a plan that no longer held (`galley.db.locking_first`)."""
-    ids = sorted(requested)
-    held = _held(session)
-    seen: dict[int, Level] = {}
-    locked = locking_first() or all((location_id, p) in held for p in ids)
-    if not locked:
-        rows = await session.execute(_READ, {"location_id": location_id, "product_ids": ids})
-        seen = {row.product_id: Level(*row) for row in rows}
-        allocations = _allocated(seen, requested)
-        # An order that waits for stock is queued by its number behind those that wait
-        # already, so it is placed under the lock: another order must not take the stock
-        # freed meanwhile while this older one waits.
-        locked = len(seen) < len(ids) or any(a.backordered for a in allocations.values())
-    if locked:
-        seen = await lock_levels(session, location_id, ids)
-        allocations = _allocated(seen, requested)
-    return Plan(location_id, requested, allocations, seen, locked)
+    """Allocate what each product has available at the location; backorder the rest. The
+    rows are locked from here to the end of the transaction."""
+    seen = await lock_levels(session, location_id, requested)
+    return Plan(location_id, requested, _allocated(seen, requested), seen, locked=True)
 
 
 def _allocated(
     seen: Mapping[int, Level], requested: Mapping[int, int]
 ) -> dict[int, rules.Allocation]:
-    return {p: rules.allocate(seen[p].available, q) for p, q in requested.items() if p in seen}
+    return {p: rules.allocate(seen[p].available, q) for p, q in requested.items()}
 
 
 async def take(session: AsyncSession, plan: Plan) -> tuple[dict[int, Level], list[Change]]:

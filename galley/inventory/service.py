@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select
@@ -27,7 +28,6 @@ from galley.inventory.levels import change_levels as change_levels
 from galley.inventory.levels import level_view as level_view
 from galley.inventory.levels import locations_of as locations_of
 from galley.inventory.levels import lock_levels as lock_levels
-from galley.inventory.levels import plan_reservation as plan_reservation
 from galley.inventory.levels import take as take
 from galley.inventory.levels import write_ledger as write_ledger
 from galley.inventory.models import Location, StockLedgerEntry, StockLevel
@@ -257,3 +257,13 @@ async def _product_id(session: AsyncSession, sku: str) -> int:
             [FieldError(field="sku", message="unknown SKU")],
         )
     return product_id
+
+
+async def plan_reservation(
+    session: AsyncSession, location: str, requested: Mapping[int, int]
+) -> Plan:
+    """What an order of `requested` takes at the location it names (a 422 when there is
+    none): planned to be taken last where it can be (`levels.plan_taken_last`)."""
+    return await levels.plan_taken_last(session, location, requested) or await levels.plan_locked(
+        session, await location_id_for(session, location, field="location"), requested
+    )

@@ -43,10 +43,9 @@ async def place_order(
 ) -> tuple[OrderOut, list[Change]]:
     """Place the order; `customer_id` is the customer placing it (from their token)."""
     products = await _sellable_lines(session, request, currency)
-    location_id = await inventory.location_id_for(session, request.location, field="location")
     wanted = {products[line.sku].id: line.quantity for line in request.lines}
-    plan = await inventory.plan_reservation(session, location_id, wanted)
-    allocations = plan.allocations
+    plan = await inventory.plan_reservation(session, request.location, wanted)
+    location_id, allocations = plan.location_id, plan.allocations
     _refuse_backorders_not_allowed(request, products, allocations)
 
     keys = keys_of(session)

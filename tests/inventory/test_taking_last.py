@@ -20,9 +20,8 @@ from tests import shop
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
-async def _ids(session: AsyncSession) -> tuple[int, int]:
-    location_id = await inventory.location_id_for(session, "KITCHEN", field="location")
-    return location_id, (await sellables(session, ["TEA"]))["TEA"].id
+async def _tea(session: AsyncSession) -> int:
+    return (await sellables(session, ["TEA"]))["TEA"].id
 
 
 async def test_a_plan_the_stock_moved_under_is_run_again_locking_first(
@@ -35,12 +34,12 @@ async def test_a_plan_the_stock_moved_under_is_run_again_locking_first(
     plans: list[inventory.Plan] = []
 
     async def order_three(session: AsyncSession) -> dict[int, inventory.Level]:
-        location_id, tea = await _ids(session)
-        plan = await inventory.plan_reservation(session, location_id, {tea: 3})
+        tea = await _tea(session)
+        plan = await inventory.plan_reservation(session, "KITCHEN", {tea: 3})
         plans.append(plan)
         if len(plans) == 1:  # another order takes 4 of the 5 meanwhile
             async with database.transaction() as other:
-                taken = await inventory.plan_reservation(other, location_id, {tea: 4})
+                taken = await inventory.plan_reservation(other, "KITCHEN", {tea: 4})
                 await inventory.take(other, taken)
         figures, _ = await inventory.take(session, plan)
         return figures
@@ -67,11 +66,11 @@ async def test_a_plan_still_true_under_the_lock_is_taken_as_planned(
     database = Database(settings)
 
     async def order_two(session: AsyncSession) -> inventory.Plan:
-        location_id, tea = await _ids(session)
-        plan = await inventory.plan_reservation(session, location_id, {tea: 2})
+        tea = await _tea(session)
+        plan = await inventory.plan_reservation(session, "KITCHEN", {tea: 2})
         async with database.transaction() as other:  # takes 1: 2 of the 4 left still fit
             await inventory.take(
-                other, await inventory.plan_reservation(other, location_id, {tea: 1})
+                other, await inventory.plan_reservation(other, "KITCHEN", {tea: 1})
             )
         await inventory.take(session, plan)
         return plan
@@ -94,8 +93,8 @@ async def test_outside_a_run_that_could_repeat_it_the_stock_is_locked_first(
     database = Database(settings)
     try:
         async with database.transaction() as session:
-            location_id, tea = await _ids(session)
-            plan = await inventory.plan_reservation(session, location_id, {tea: 2})
+            tea = await _tea(session)
+            plan = await inventory.plan_reservation(session, "KITCHEN", {tea: 2})
             await inventory.take(session, plan)
     finally:
         await database.dispose()
