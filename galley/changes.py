@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from galley.catalog.rules import Sellable
 from galley.events.service import EventType
-from galley.inventory.rules import Adjusted, Level
+from galley.inventory.rules import Adjusted, Level, Plan
 
 AuditKind = Literal[
     "login.succeeded",
@@ -59,10 +59,22 @@ class Audited:
 
 @dataclass(frozen=True)
 class OrderPlaced:
-    """An order was placed and its stock reserved; `figures` are its products' locked
-    figures after the reservation, and `products` what the order read of them."""
+    """An order was written; the stock it takes (`plan`) is taken once others have heard
+    of it, so that the stock rows are held for the last statements of the transaction
+    (`galley.inventory.levels`). `products` are what the order read of them."""
 
     order: BaseModel
+    actor: str
+    plan: Plan
+    products: Mapping[int, Sellable]
+
+
+@dataclass(frozen=True)
+class StockTaken:
+    """An order's stock was taken: what it allocated reserved, what it backordered
+    counted. `figures` are its products' locked figures after, `products` what the order
+    read of them."""
+
     location_id: int
     actor: str
     figures: Mapping[int, Level]
@@ -142,6 +154,7 @@ class PurchaseOrdersAnnounced:
 Change: TypeAlias = (
     Audited
     | OrderPlaced
+    | StockTaken
     | StockFreed
     | StockAdjusted
     | CoverChanged

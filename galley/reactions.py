@@ -35,8 +35,10 @@ async def _record(session: AsyncSession, change: c.Announced) -> list[c.Change]:
 
 
 REACTIONS: Mapping[type[c.Change], tuple[Handler, ...]] = {
-    # Others hear of the order; what it backordered is bought.
-    c.OrderPlaced: (orders.announce_placed, purchasing.replenish),
+    # Others hear of the order, then its stock is taken (last: `inventory.levels`); what
+    # it backordered is bought.
+    c.OrderPlaced: (orders.announce_placed, inventory.take_placed),
+    c.StockTaken: (purchasing.replenish,),
     # Waiting orders get free stock first, oldest first; then the rule buys what is left
     # uncovered, or what fell below a reorder point.
     c.StockFreed: (orders.fill_backorders, purchasing.replenish),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import cast
 
 from sqlalchemy import BigInteger, Table, bindparam, case, event, insert, select, update
@@ -33,7 +33,7 @@ from galley.changes import Announced, Change
 from galley.db import Rerun, insert_for, locking_first, rows_of, utcnow
 from galley.inventory import rules
 from galley.inventory.models import Location, StockLedgerEntry, StockLevel
-from galley.inventory.rules import Level, LevelChange
+from galley.inventory.rules import Level, LevelChange, Plan
 from galley.inventory.schemas import StockLevelOut
 
 _LEVELS = cast(Table, StockLevel.__table__)
@@ -188,18 +188,6 @@ def _fallen_low(before: Mapping[int, Level], changes: list[LevelChange]) -> list
         if rules.fell_low(was.available, now.available, was.reorder_point):
             fallen.append(level_view(now))
     return [Announced("stock.low", fallen)] if fallen else []
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What an order takes of each product at a location, allocated from `seen`: figures
-    read under the lock (`locked`), or as they stood, for `take` to check under it."""
-
-    location_id: int
-    requested: Mapping[int, int]
-    allocations: dict[int, rules.Allocation]
-    seen: dict[int, Level]
-    locked: bool
 
 
 async def plan_taken_last(

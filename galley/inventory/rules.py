@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -109,3 +110,16 @@ def fell_low(before: int, after: int, reorder_point: int | None) -> bool:
 def can_adjust(on_hand: int, reserved: int, delta: int) -> bool:
     """Stock promised to orders cannot be adjusted away."""
     return on_hand + delta >= reserved
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an order takes of each product at a location, allocated from `seen`: figures
+    read under the lock (`locked`), or as they stood, to be checked under it when taken
+    (`galley.inventory.levels.take`)."""
+
+    location_id: int
+    requested: Mapping[int, int]
+    allocations: dict[int, Allocation]
+    seen: dict[int, Level]
+    locked: bool

@@ -9,7 +9,15 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.catalog.service import PRODUCTS
-from galley.changes import Announced, Change, CoverChanged, StockAdjusted, StockFreed
+from galley.changes import (
+    Announced,
+    Change,
+    CoverChanged,
+    OrderPlaced,
+    StockAdjusted,
+    StockFreed,
+    StockTaken,
+)
 from galley.db import insert_for, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.http.paging import AnySelect, fetch_page
@@ -21,7 +29,6 @@ from galley.inventory.errors import (
     StockReserved,
 )
 from galley.inventory.filters import StockFilters as StockFilters
-from galley.inventory.levels import Plan as Plan
 
 # Other areas move stock through these; `levels` is the only module that locks its rows.
 from galley.inventory.levels import change_levels as change_levels
@@ -34,6 +41,7 @@ from galley.inventory.models import Location, StockLedgerEntry, StockLevel
 from galley.inventory.rules import Adjusted
 from galley.inventory.rules import Level as Level
 from galley.inventory.rules import LevelChange as LevelChange
+from galley.inventory.rules import Plan as Plan
 from galley.inventory.schemas import AdjustmentOut, LedgerEntryOut, LocationCreate, StockLevelOut
 
 _LEVELS = cast(Table, StockLevel.__table__)
@@ -267,3 +275,13 @@ async def plan_reservation(
     return await levels.plan_taken_last(session, location, requested) or await levels.plan_locked(
         session, await location_id_for(session, location, field="location"), requested
     )
+
+
+async def take_placed(session: AsyncSession, placed: OrderPlaced) -> list[Change]:
+    """Take the stock a placed order planned (`levels.take`): then what it backordered
+    can be bought, and what fell low is announced."""
+    figures, fallen = await levels.take(session, placed.plan)
+    return [
+        StockTaken(placed.plan.location_id, placed.actor, figures, placed.products),
+        *fallen,
+    ]

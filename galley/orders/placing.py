@@ -1,8 +1,9 @@
 """Placing an order: validate every line, allocate stock, record the order and its history.
 
 The number of statements does not grow with the number of lines: this is the hottest
-path. Its stock rows are taken last, once the order is written (`inventory.levels`, the
-only place that locks them, says why).
+path. Its stock is taken last, once the order is written and announced (`OrderPlaced`
+in `galley.reactions`; `inventory.levels`, the only place that locks stock rows, says
+why).
 """
 
 from __future__ import annotations
@@ -91,10 +92,9 @@ async def place_order(
         .all()
     )
     await session.execute(_INSERT_EVENTS, _placement_events(row, lines, actor))
-    figures, fallen = await inventory.take(session, plan)
     placed = order_view(row, request.location, lines, keys)
     by_id = {product.id: product for product in products.values()}
-    return placed, [OrderPlaced(placed, location_id, actor, figures, by_id), *fallen]
+    return placed, [OrderPlaced(placed, actor, plan, by_id)]
 
 
 def _refuse_backorders_not_allowed(

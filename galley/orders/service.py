@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from galley.changes import Announced, Change, OrderPlaced
+from galley.changes import Change, OrderPlaced
+from galley.events import service as events
 from galley.orders.backorders import fill_backorders as fill_backorders
 from galley.orders.lifecycle import transition as transition
 from galley.orders.placing import place_order as place_order
@@ -12,5 +13,7 @@ from galley.orders.views import PERSONAL
 
 
 async def announce_placed(session: AsyncSession, placed: OrderPlaced) -> list[Change]:
-    """Others hear of the order, without its personal data."""
-    return [Announced("order.placed", [placed.order], PERSONAL)]
+    """Others hear of the order, without its personal data. Recorded here rather than
+    through `Announced`, so that it is written before the order's stock is taken."""
+    await events.record(session, "order.placed", placed.order, hide=PERSONAL)
+    return []

@@ -22,10 +22,10 @@ from galley.changes import (
     Change,
     CoverChanged,
     DraftsGrew,
-    OrderPlaced,
     PurchaseOrdersAnnounced,
     SourcingChanged,
     StockFreed,
+    StockTaken,
 )
 from galley.db import insert_for, settings_of, utcnow
 from galley.inventory import service as inventory
@@ -99,7 +99,7 @@ def purchases(product: Sellable, level: inventory.Level) -> int:
 
 
 async def replenish(
-    session: AsyncSession, change: OrderPlaced | StockFreed | CoverChanged
+    session: AsyncSession, change: StockTaken | StockFreed | CoverChanged
 ) -> list[Change]:
     """Add what the rule buys to each supplier's draft at the change's location.
 

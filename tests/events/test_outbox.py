@@ -130,8 +130,8 @@ async def test_each_step_of_an_order_and_its_purchase_is_an_event(
         ("order.status_changed", "preparing"),
         ("order.status_changed", "ready"),
         ("order.completed", "completed"),
-        ("stock.low", None),  # the next order takes the last unit
         ("order.placed", "confirmed"),
+        ("stock.low", None),  # that order took the last unit
         ("order.cancelled", "cancelled"),
         ("product.updated", None),
     ]
