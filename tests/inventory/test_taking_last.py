@@ -4,6 +4,8 @@ figures moved in between (`galley.inventory.levels`)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,17 +22,24 @@ from tests import shop
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
+@pytest.fixture
+async def database(client: httpx.AsyncClient, settings: Settings) -> AsyncIterator[Database]:
+    """Five of TEA in the kitchen."""
+    await shop.location(client)
+    await shop.product(client, "TEA")
+    await shop.stock(client, "TEA", 5)
+    opened = Database(settings)
+    yield opened
+    await opened.dispose()
+
+
 async def _tea(session: AsyncSession) -> int:
     return (await sellables(session, ["TEA"]))["TEA"].id
 
 
 async def test_a_plan_the_stock_moved_under_is_run_again_locking_first(
-    client: httpx.AsyncClient, settings: Settings
+    client: httpx.AsyncClient, database: Database
 ) -> None:
-    await shop.location(client)
-    await shop.product(client, "TEA")
-    await shop.stock(client, "TEA", 5)
-    database = Database(settings)
     plans: list[inventory.Plan] = []
 
     async def order_three(session: AsyncSession) -> dict[int, inventory.Level]:
@@ -44,10 +53,7 @@ async def test_a_plan_the_stock_moved_under_is_run_again_locking_first(
         figures, _ = await inventory.take(session, plan)
         return figures
 
-    try:
-        figures = await database.run(order_three)
-    finally:
-        await database.dispose()
+    figures = await database.run(order_three)
 
     first, second = plans
     tea = next(iter(first.allocations))
@@ -58,12 +64,8 @@ async def test_a_plan_the_stock_moved_under_is_run_again_locking_first(
 
 
 async def test_a_plan_still_true_under_the_lock_is_taken_as_planned(
-    client: httpx.AsyncClient, settings: Settings
+    client: httpx.AsyncClient, database: Database
 ) -> None:
-    await shop.location(client)
-    await shop.product(client, "TEA")
-    await shop.stock(client, "TEA", 5)
-    database = Database(settings)
 
     async def order_two(session: AsyncSession) -> inventory.Plan:
         tea = await _tea(session)
@@ -75,27 +77,17 @@ async def test_a_plan_still_true_under_the_lock_is_taken_as_planned(
         await inventory.take(session, plan)
         return plan
 
-    try:
-        plan = await database.run(order_two)
-    finally:
-        await database.dispose()
+    plan = await database.run(order_two)
 
     assert not plan.locked
     assert (await shop.level(client, "TEA"))["reserved"] == 3
 
 
 async def test_outside_a_run_that_could_repeat_it_the_stock_is_locked_first(
-    client: httpx.AsyncClient, settings: Settings
+    client: httpx.AsyncClient, database: Database
 ) -> None:
-    await shop.location(client)
-    await shop.product(client, "TEA")
-    await shop.stock(client, "TEA", 5)
-    database = Database(settings)
-    try:
-        async with database.transaction() as session:
-            tea = await _tea(session)
-            plan = await inventory.plan_reservation(session, "KITCHEN", {tea: 2})
-            await inventory.take(session, plan)
-    finally:
-        await database.dispose()
+    async with database.transaction() as session:
+        tea = await _tea(session)
+        plan = await inventory.plan_reservation(session, "KITCHEN", {tea: 2})
+        await inventory.take(session, plan)
     assert plan.locked
