@@ -17,7 +17,7 @@ from galley.app import create_app
 from galley.config import Settings, load_settings
 from galley.models import Base
 from tests.auth import TEST_DATA_KEYS, TEST_JWT_KEYS, api_key
-from tests.services import blocking, fresh_postgres_database, rabbitmq_stopped
+from tests.services import blocking, fresh_postgres_database
 
 # Settings are read when an app or a command starts, so this reaches every one of them.
 os.environ.setdefault("GALLEY_JWT_KEYS", TEST_JWT_KEYS)
@@ -30,20 +30,6 @@ os.environ.setdefault("GALLEY_RATE_LIMIT_REQUESTS", "1000000/minute")
 os.environ["GALLEY_REDIS_URL"] = ""
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The suite runs in several processes (pytest-xdist), each with a PostgreSQL database,
-    RabbitMQ virtual host, Redis key prefix, ports and files of its own. A module that stops
-    RabbitMQ keeps its tests in one process: the server is stopped only once no other
-    process uses it (tests/services.py), and a virtual host the module's tests share in
-    two processes would hold it off until one of them had run every test."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        if getattr(getattr(item, "module", None), "rabbitmq_stopped", None) is rabbitmq_stopped:
-            item.add_marker(pytest.mark.xdist_group("stops-rabbitmq"))
 
 
 @pytest.fixture(scope="session")

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import shutil
 import subprocess
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
-from typing import IO, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -103,72 +100,31 @@ def _rabbitmqctl(*args: str) -> None:
         raise OSError(f"rabbitmqctl {' '.join(args)}: {done.stderr.strip() or done.stdout.strip()}")
 
 
-class _RabbitMQInUse:
-    """Which processes on this machine use the RabbitMQ server: each holds a shared lock on
-    one file while it has a virtual host, and `rabbitmq_stopped` waits for an exclusive one,
-    so that the suite's processes (pytest-xdist) never see the server stop under them."""
-
-    def __init__(self) -> None:
-        self._file: IO[str] | None = None
-        self._uses = 0
-
-    def enter(self) -> IO[str]:
-        if self._file is None:
-            path = Path(tempfile.gettempdir()) / "galley-tests-rabbitmq.lock"
-            self._file = path.open("a")
-            fcntl.flock(self._file, fcntl.LOCK_SH)
-        self._uses += 1
-        return self._file
-
-    def leave(self) -> None:
-        self._uses -= 1
-        if self._uses == 0 and self._file is not None:
-            self._file.close()  # and with it the lock
-            self._file = None
-
-
-_in_use = _RabbitMQInUse()
-
-
 @contextmanager
 def rabbitmq_vhost() -> Iterator[str]:
     """A virtual host of this test run's own on the RabbitMQ server, so its exchanges and
     queues start empty; deleted afterwards. Yields its URL."""
     name = f"galley-test-{uuid.uuid4().hex[:12]}"
     server = urlsplit(RABBITMQ_URL)
-    _in_use.enter()
     try:
-        try:
-            _rabbitmqctl("add_vhost", name)
-            _rabbitmqctl(
-                "set_permissions", "-p", name, server.username or "guest", ".*", ".*", ".*"
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            require("RabbitMQ", f"{server.hostname}:{server.port}: {exc}")
-        try:
-            yield server._replace(path=f"/{name}").geturl()
-        finally:
-            _rabbitmqctl("delete_vhost", name)
+        _rabbitmqctl("add_vhost", name)
+        _rabbitmqctl("set_permissions", "-p", name, server.username or "guest", ".*", ".*", ".*")
+    except (OSError, subprocess.SubprocessError) as exc:
+        require("RabbitMQ", f"{server.hostname}:{server.port}: {exc}")
+    try:
+        yield server._replace(path=f"/{name}").geturl()
     finally:
-        _in_use.leave()
+        _rabbitmqctl("delete_vhost", name)
 
 
 @asynccontextmanager
 async def rabbitmq_stopped() -> AsyncIterator[None]:
     """RabbitMQ stopped for the block (every connection dropped, the port closed), and
     started again after it whatever happens, so the rest of the run finds it up. The
-    event loop runs on meanwhile. It waits until no other process uses the server."""
-    lock = _in_use.enter()
+    event loop runs on meanwhile."""
+    await asyncio.to_thread(_rabbitmqctl, "stop_app")
     try:
-        await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
-        try:
-            await asyncio.to_thread(_rabbitmqctl, "stop_app")
-            try:
-                yield
-            finally:
-                await asyncio.to_thread(_rabbitmqctl, "start_app")
-                await asyncio.to_thread(_rabbitmqctl, "await_startup")
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_SH)
+        yield
     finally:
-        _in_use.leave()
+        await asyncio.to_thread(_rabbitmqctl, "start_app")
+        await asyncio.to_thread(_rabbitmqctl, "await_startup")
