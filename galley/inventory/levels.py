@@ -232,8 +232,9 @@ def _allocated(
 
 async def take(session: AsyncSession, plan: Plan) -> tuple[dict[int, Level], list[Change]]:
     """Reserve what the plan allocated, and count what it backordered: the figures after,
-    and what fell low. A plan made unlocked is written only if it still holds under the
-    lock, in one statement; else the transaction is run again (`Rerun`)."""
+    and what fell low. A plan made unlocked (it backorders nothing) is written only if it
+    still holds under the lock, in one statement; else the transaction is run again
+    (`Rerun`)."""
     changes = [
         LevelChange(p, reserved=a.allocated, backordered=a.backordered)
         for p, a in sorted(plan.allocations.items())
@@ -241,17 +242,20 @@ async def take(session: AsyncSession, plan: Plan) -> tuple[dict[int, Level], lis
     if plan.locked:
         fallen = await change_levels(session, plan.location_id, changes, before=plan.seen)
         return {c.product_id: plan.seen[c.product_id].after(c) for c in changes}, fallen
+    # Planned unlocked, the order backorders nothing (`plan_taken_last`): it reserves.
     planned = rows_of(
         "planned",
         [
-            {"product": c.product_id, "requested": plan.requested[c.product_id]}
-            | {"reserved": c.reserved, "backordered": c.backordered}
+            {
+                "product": c.product_id,
+                "requested": plan.requested[c.product_id],
+                "reserved": c.reserved,
+            }
             for c in changes
         ],
         product=BigInteger(),
         requested=BigInteger(),
         reserved=BigInteger(),
-        backordered=BigInteger(),
     )
     # The rows are locked in product order by the statement's first step, as everywhere
     # else: left to the UPDATE's join, two orders of the same products could deadlock.
@@ -278,7 +282,6 @@ async def take(session: AsyncSession, plan: Plan) -> tuple[dict[int, Level], lis
         )
         .values(
             reserved=_LEVELS.c.reserved + planned.c.reserved,
-            backordered=_LEVELS.c.backordered + planned.c.backordered,
             updated_at=utcnow(),
         )
         .add_cte(planned)
@@ -305,9 +308,7 @@ async def take(session: AsyncSession, plan: Plan) -> tuple[dict[int, Level], lis
         raise Rerun("stock moved between the plan and its reservation")
     _held(session).update(((plan.location_id, p), level) for p, level in after.items())
     before = {
-        c.product_id: after[c.product_id].after(
-            LevelChange(c.product_id, reserved=-c.reserved, backordered=-c.backordered)
-        )
+        c.product_id: after[c.product_id].after(LevelChange(c.product_id, reserved=-c.reserved))
         for c in changes
     }
     return after, _fallen_low(before, changes)
