@@ -35,7 +35,7 @@ from galley.events.relay import Consumer
 from galley.events.worker import run_with_broker
 from tests import shop
 from tests.auth import api_key, bearer
-from tests.live import running_server
+from tests.live import TLS, running_server
 from tests.services import rabbitmq_stopped, rabbitmq_vhost
 
 
@@ -299,6 +299,7 @@ async def test_galley_worker_sends_each_event_to_rabbitmq_as_the_api_shows_it(
             try:
                 created = httpx.post(
                     f"{base}/v1/products",
+                    verify=TLS,
                     json={"sku": "TEA", "name": "Tea", "price": {"amount": 250, "currency": "EUR"}},
                     headers=headers,
                 )
@@ -315,7 +316,7 @@ async def test_galley_worker_sends_each_event_to_rabbitmq_as_the_api_shows_it(
             finally:
                 worker.send_signal(signal.SIGTERM)
                 assert worker.wait(timeout=10) == 0
-            (item,) = httpx.get(f"{base}/v1/events", headers=headers).json()["data"]
+            (item,) = httpx.get(f"{base}/v1/events", headers=headers, verify=TLS).json()["data"]
 
     (message,) = received
     assert json.loads(message.body) == item

@@ -12,13 +12,13 @@ from pathlib import Path
 import httpx
 
 from tests.auth import api_key, bearer
-from tests.live import running_server
+from tests.live import TLS, running_server
 
 
 def _published(base: str, headers: dict[str, str], seconds: float = 20) -> list[str]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        events = httpx.get(f"{base}/v1/events", headers=headers).json()["data"]
+        events = httpx.get(f"{base}/v1/events", headers=headers, verify=TLS).json()["data"]
         if events:
             return [e["type"] for e in events]
         time.sleep(0.1)
@@ -30,6 +30,7 @@ async def test_serve_with_worker_publishes_what_it_serves(database_url: str) -> 
     with running_server(database_url, env={"GALLEY_WITH_WORKER": "true"}) as base:
         created = httpx.post(
             f"{base}/v1/products",
+            verify=TLS,
             json={"sku": "TEA", "name": "Tea", "price": {"amount": 250, "currency": "EUR"}},
             headers=headers,
         )
@@ -44,6 +45,7 @@ async def test_galley_worker_publishes_and_stops_cleanly_on_sigterm(
     with running_server(database_url) as base:
         httpx.post(
             f"{base}/v1/products",
+            verify=TLS,
             json={"sku": "TEA", "name": "Tea", "price": {"amount": 250, "currency": "EUR"}},
             headers=headers,
         )

@@ -17,13 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.auth import api_key, bearer
-from tests.live import running_server
+from tests.live import http, running_server
 from tests.services import rabbitmq_vhost
 
 ORDERS = 1000
@@ -51,12 +50,9 @@ def worker(database_url: str, env: dict[str, str]) -> Iterator[subprocess.Popen[
 def _place(base: str, headers: dict[str, str], count: int) -> None:
     body = {"location": "KITCHEN", "lines": [{"sku": "TEA", "quantity": 1}]}
 
-    def one(_: int) -> int:
-        with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
-            return http.post("/v1/orders", json=body).status_code
-
-    with ThreadPoolExecutor(8) as pool:
-        assert set(pool.map(one, range(count))) == {201}
+    with http(base, headers, timeout=60) as client, ThreadPoolExecutor(8) as pool:
+        placed = pool.map(lambda _: client.post("/v1/orders", json=body), range(count))
+        assert {response.status_code for response in placed} == {201}
 
 
 async def _counts(database_url: str) -> dict[str, Any]:
@@ -91,13 +87,13 @@ async def test_a_worker_killed_twice_mid_stream_loses_nothing_and_repeats_nothin
     headers = bearer(await api_key(database_url))
     env = WEBHOOKS | transport | {"GALLEY_EVENTS_POLL_SECONDS": "0.05"}
     with running_server(database_url, workers=2, env=env) as base:
-        with httpx.Client(base_url=base, headers=headers) as http:
-            http.post("/v1/locations", json={"code": "KITCHEN", "name": "Kitchen"})
-            http.post(
+        with http(base, headers) as client:
+            client.post("/v1/locations", json={"code": "KITCHEN", "name": "Kitchen"})
+            client.post(
                 "/v1/products",
                 json={"sku": "TEA", "name": "Tea", "price": {"amount": 300, "currency": "EUR"}},
             )
-            endpoint = http.post(
+            endpoint = client.post(
                 "/v1/webhook-endpoints",
                 json={"url": "http://127.0.0.1:9/hooks", "event_types": ["order.placed"]},
             )

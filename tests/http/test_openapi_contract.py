@@ -17,7 +17,7 @@ from schemathesis import GenerationMode
 from galley.app import create_app
 from galley.config import load_settings
 from tests.auth import api_key, bearer
-from tests.live import running_server
+from tests.live import TLS, running_server
 from tests.services import blocking
 
 pytestmark = pytest.mark.slow
@@ -40,14 +40,14 @@ def base_url(
     headers = bearer(blocking(lambda: api_key(url)))
     with running_server(url) as base:
         _seed(base, headers)
-        published = httpx.get(f"{base}/openapi.json").json()
+        published = httpx.get(f"{base}/openapi.json", verify=TLS).json()
         assert published == schema.raw_schema
         yield base, headers
 
 
 def _seed(base: str, headers: dict[str, str]) -> None:
     """A little data, so that generated requests also reach existing resources."""
-    with httpx.Client(base_url=base, headers=headers) as http:
+    with httpx.Client(base_url=base, headers=headers, verify=TLS) as http:
         http.post("/v1/locations", json={"code": "K", "name": "Kitchen"})
         http.post(
             "/v1/products",

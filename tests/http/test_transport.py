@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from galley.app import create_app
 from galley.config import Settings, load_settings
 from tests.certificates import self_signed
-from tests.live import running_server
+from tests.live import TLS, running_server
 
 HSTS = "max-age=63072000; includeSubDomains"
 SHOP = "https://shop.example.com"
@@ -56,7 +56,7 @@ def test_galley_serve_with_a_certificate_answers_https_with_hsts(
 @pytest.mark.slow
 def test_plain_http_answers_carry_no_hsts(sqlite_url: str) -> None:
     with running_server(sqlite_url) as base:
-        response = httpx.get(f"{base}/healthz")
+        response = httpx.get(f"{base}/healthz", verify=TLS)
 
     assert response.status_code == 200
     assert "strict-transport-security" not in response.headers
@@ -70,6 +70,7 @@ def test_forwarded_proto_brings_hsts_only_from_a_trusted_proxy(
     with running_server(sqlite_url, env={"GALLEY_TRUSTED_PROXIES": trusted}) as base:
         response = httpx.get(
             f"{base}/healthz",
+            verify=TLS,
             headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"},
         )
 

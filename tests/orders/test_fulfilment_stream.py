@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.auth import api_key, bearer
-from tests.live import running_server
+from tests.live import http, running_server
 from tests.services import rabbitmq_vhost
 
 FAST = {"GALLEY_EVENTS_POLL_SECONDS": "0.05", "GALLEY_STREAM_HEARTBEAT_SECONDS": "0.5"}
@@ -57,8 +57,8 @@ def stream(
 ) -> Iterator[Stream]:
     """The stream of KITCHEN; on a refusal, says why with the end of the server's `log`."""
     with (
-        httpx.Client(base_url=base, headers=headers | extra, timeout=30) as http,
-        http.stream("GET", "/v1/fulfilment/stream", params={"location": "KITCHEN"}) as response,
+        http(base, headers | extra, timeout=30) as client,
+        client.stream("GET", "/v1/fulfilment/stream", params={"location": "KITCHEN"}) as response,
     ):
         if response.status_code != 200:
             said = log.read_text(errors="replace")[-3000:] if log else ""
@@ -68,22 +68,23 @@ def stream(
 
 
 def _shop(base: str, headers: dict[str, str]) -> None:
-    with httpx.Client(base_url=base, headers=headers) as http:
-        http.post("/v1/locations", json={"code": "KITCHEN", "name": "Kitchen"})
-        http.post("/v1/locations", json={"code": "SHOP", "name": "Shop"})
-        http.post(
+    with http(base, headers) as client:
+        client.post("/v1/locations", json={"code": "KITCHEN", "name": "Kitchen"})
+        client.post("/v1/locations", json={"code": "SHOP", "name": "Shop"})
+        client.post(
             "/v1/products",
             json={"sku": "TEA", "name": "Tea", "price": {"amount": 300, "currency": "EUR"}},
         )
         for where in ("KITCHEN", "SHOP"):
-            http.post(
+            client.post(
                 "/v1/stock/adjustments",
                 json={"sku": "TEA", "location": where, "delta": 50, "reason": "received"},
             )
 
 
 def _post(base: str, headers: dict[str, str], path: str, body: Any = None) -> dict[str, Any]:
-    response = httpx.post(f"{base}{path}", json=body or {}, headers=headers)
+    with http(base, headers) as client:
+        response = client.post(path, json=body or {})
     assert response.status_code in (200, 201), response.text
     return dict(response.json())
 
