@@ -333,7 +333,7 @@ async def _rotate(settings: Settings, batch: int) -> None:
                 done += count
                 bar.update(count)
         async with database.transaction() as session:
-            await audit.record(
+            audit.record(
                 session,
                 audit.CLI,
                 "data_keys.rotated",

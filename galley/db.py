@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from galley import outages
+from galley import appends, outages
 from galley.config import Settings
 
 # Integer keys that autoincrement on both engines (SQLite only does so for INTEGER PRIMARY KEY).
@@ -293,7 +293,8 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction, committed when the block ends without an error.
+        """A session in a transaction, committed when the block ends without an error,
+        with what was handed to `galley.appends` as its last statement.
 
         An error that says `keeps_writes` (a refusal that must leave a trace, such as a
         revoked token family) commits what was written before it propagates. A connection
@@ -312,8 +313,10 @@ class Database:
             session.info["read_only"] = read_only
             try:
                 yield session
+                await appends.write(session)
             except BaseException as exc:
                 if getattr(exc, "keeps_writes", False):
+                    await appends.write(session)
                     await session.commit()
                 else:
                     await session.rollback()

@@ -30,7 +30,7 @@ Handler = Callable[[AsyncSession, Any], Awaitable[Sequence[c.Change]]]
 
 async def _record(session: AsyncSession, change: c.Announced) -> list[c.Change]:
     """Into the outbox, in the change's own transaction (`galley.events`)."""
-    await events.record(session, change.type, *change.resources, hide=change.hide)
+    events.record(session, change.type, *change.resources, hide=change.hide)
     return []
 
 

@@ -33,10 +33,10 @@ from tests.services import blocking
 pytestmark = pytest.mark.postgres
 
 CEILINGS = {
-    "order in stock": 11,
-    "order that buys, 1 line": 20,
-    "order that buys, 50 lines": 20,
-    "receipt filling 3 orders": 27,
+    "order in stock": 9,
+    "order that buys, 1 line": 18,
+    "order that buys, 50 lines": 18,
+    "receipt filling 3 orders": 22,
     "read an order": 3,
     "read a product": 3,
     "read a page of products": 3,

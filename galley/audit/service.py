@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from galley.appends import append
 from galley.audit.models import AuditEvent
 from galley.changes import AUDIT_KINDS, Audited, AuditKind, Change
 from galley.changes import Origin as Origin
@@ -24,6 +25,7 @@ from galley.db import utcnow
 from galley.http.paging import fetch_page
 
 log = structlog.get_logger("galley.audit")
+_ENTRIES = cast(Table, AuditEvent.__table__)
 
 Kind = AuditKind
 KINDS = AUDIT_KINDS
@@ -33,7 +35,7 @@ CLI = Origin(actor="cli")
 ANONYMOUS = Origin(actor="anonymous")
 
 
-async def record(
+def record(
     session: AsyncSession,
     origin: Origin,
     kind: Kind,
@@ -41,21 +43,21 @@ async def record(
     subject: str | None = None,
     **data: Any,
 ) -> None:
-    await session.execute(
-        insert(AuditEvent).values(
-            occurred_at=utcnow(),
-            kind=kind,
-            actor=origin.actor,
-            subject=subject,
-            address=origin.address,
-            request_id=origin.request_id,
-            data=data or None,
-        )
-    )
+    """An entry, written as the transaction commits (`galley.appends`)."""
+    entry = {
+        "occurred_at": utcnow(),
+        "kind": kind,
+        "actor": origin.actor,
+        "subject": subject,
+        "address": origin.address,
+        "request_id": origin.request_id,
+        "data": data or None,
+    }
+    append(session, _ENTRIES, [entry])
 
 
 async def record_audited(session: AsyncSession, audited: Audited) -> list[Change]:
-    await record(
+    record(
         session, audited.origin or ANONYMOUS, audited.kind, subject=audited.subject, **audited.data
     )
     return []

@@ -74,7 +74,7 @@ async def create_product(session: AsyncSession, new: ProductCreate, currency: st
     if product_id is None:
         raise DuplicateSku(new.sku)
     product = await session.get_one(Product, product_id)
-    await events.record(session, "product.created", view(product))
+    events.record(session, "product.created", view(product))
     return product
 
 

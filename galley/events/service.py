@@ -9,11 +9,13 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
+from typing import cast
 
 from pydantic import BaseModel
-from sqlalchemy import insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from galley.appends import append
 from galley.db import utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.events.models import Event as Event
@@ -24,6 +26,7 @@ from galley.events.moves import follower as follower
 from galley.events.schemas import EVENT_TYPES as EVENT_TYPES
 from galley.events.schemas import EventType as EventType
 
+_OUTBOX = cast(Table, Event.__table__)
 # The shape of `data`; raised when a type's payload changes incompatibly.
 SCHEMA_VERSION = 1
 
@@ -34,15 +37,16 @@ def new_event_id() -> str:
     return f"evt_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
-async def record(
+def record(
     session: AsyncSession, type: EventType, *data: BaseModel, hide: frozenset[str] = frozenset()
 ) -> None:
-    """One event of `type` for each resource in `data`, in one statement. Fields in `hide`
-    (personal data) are left out: events travel to brokers, queues and other systems,
-    while personal data stays sealed in Galley."""
+    """One event of `type` for each resource in `data`, written as the transaction commits
+    (`galley.appends`). Fields in `hide` (personal data) are left out: events travel to
+    brokers, queues and other systems, while personal data stays sealed in Galley."""
     now = utcnow()
-    await session.execute(
-        insert(Event),
+    append(
+        session,
+        _OUTBOX,
         [
             {
                 "id": new_event_id(),

@@ -43,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from galley.appends import write_last
 from galley.db import Base, BigId, UTCDateTime, insert_for, utcnow
 from galley.errors import Conflict, FieldError, InvalidRequest
 from galley.privacy.keys import DataKeys, keys_of
@@ -171,15 +172,16 @@ def _replay(row: Row[Any], keys: DataKeys) -> Response:
     )
 
 
-async def record(session: AsyncSession, claim_: Claim, response: Response) -> None:
-    """Store the answer in the request's own transaction, the claim's."""
+def record(session: AsyncSession, claim_: Claim, response: Response) -> None:
+    """Store the answer in the request's own transaction, the claim's, with its last statement."""
     headers = {name: value for name, value in response.headers.items() if name in _REPLAYED_HEADERS}
-    await session.execute(
+    write_last(
+        session,
         update(IdempotencyKey)
         .where(IdempotencyKey.id == claim_.id)
         .values(
             status_code=response.status_code,
             response_body=keys_of(session).seal(bytes(response.body).decode(), BODY),
             response_headers=json.loads(json.dumps(headers)),
-        )
+        ),
     )

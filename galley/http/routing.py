@@ -106,7 +106,7 @@ async def _run(
             return held
         response = await handle(request)
         if held is not None:
-            await idempotency.record(session, held, response)
+            idempotency.record(session, held, response)
         return response
 
     return await database.run(attempt, read_only=request.method in _READ_METHODS)

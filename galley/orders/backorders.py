@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Integer, Table, bindparam, func, insert, select, update
+from sqlalchemy import BigInteger, Integer, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.changes import Announced, Change, StockFreed
 from galley.db import rows_of, utcnow
 from galley.inventory import service as inventory
-from galley.orders import rules, views
-from galley.orders.models import Order, OrderEvent, OrderLine
+from galley.orders import history, rules, views
+from galley.orders.models import Order, OrderLine
 
 _LINES = cast(Table, OrderLine.__table__)
 _ORDERS = cast(Table, Order.__table__)
@@ -114,7 +114,7 @@ async def _confirm_complete_orders(
         confirmed = await views.orders_by_number(session, complete)
         changes.append(Announced("order.status_changed", confirmed, views.PERSONAL))
     shared = {"actor": actor, "created_at": now, "cause": cause}
-    history = [
+    entries = [
         shared
         | {
             "order_number": n,
@@ -135,5 +135,5 @@ async def _confirm_complete_orders(
         }
         for n in complete
     ]
-    await session.execute(insert(cast(Table, OrderEvent.__table__)), history)
+    history.record(session, entries)
     return changes

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.changes import Announced, Change, StockFreed
 from galley.db import update_row, utcnow
 from galley.events.service import EventType
 from galley.inventory import service as inventory
-from galley.orders import rules
+from galley.orders import history, rules
 from galley.orders.errors import IllegalOrderTransition
-from galley.orders.models import OrderEvent, OrderLine
+from galley.orders.models import OrderLine
 from galley.orders.schemas import OrderOut
 from galley.orders.views import PERSONAL, load_order, order_view
 from galley.privacy.keys import keys_of
@@ -66,17 +65,20 @@ async def transition(
 
     now = utcnow()
     order = await update_row(session, order, {"status": target, "updated_at": now})
-    await session.execute(
-        insert(OrderEvent).values(
-            order_number=order.number,
-            type="status_changed",
-            from_status=current,
-            to_status=target,
-            cause=reason or _CAUSES[action],
-            actor=actor,
-            data=_stock_effect(action, lines),
-            created_at=now,
-        )
+    history.record(
+        session,
+        [
+            {
+                "order_number": order.number,
+                "type": "status_changed",
+                "from_status": current,
+                "to_status": target,
+                "cause": reason or _CAUSES[action],
+                "actor": actor,
+                "data": _stock_effect(action, lines),
+                "created_at": now,
+            }
+        ],
     )
     shown = order_view(order, location, lines, keys_of(session))
     changes: list[Change] = [

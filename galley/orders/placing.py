@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.catalog.service import Sellable, sellables
@@ -21,9 +21,9 @@ from galley.db import utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.inventory import service as inventory
 from galley.inventory.rules import Allocation
-from galley.orders import rules
+from galley.orders import history, rules
 from galley.orders.errors import InsufficientStock
-from galley.orders.models import Order, OrderEvent, OrderLine
+from galley.orders.models import Order, OrderLine
 from galley.orders.schemas import OrderCreate, OrderOut
 from galley.orders.views import DELIVERY, order_view
 from galley.privacy.keys import keys_of
@@ -31,7 +31,6 @@ from galley.privacy.keys import keys_of
 # The rows as inserted, as every read of an order has them (`views.order_view`).
 _INSERT_ORDER = insert(Order).returning(Order)
 _INSERT_LINES = insert(OrderLine).returning(OrderLine)
-_INSERT_EVENTS = insert(cast(Table, OrderEvent.__table__))
 
 
 async def place_order(
@@ -91,7 +90,7 @@ async def place_order(
         .scalars()
         .all()
     )
-    await session.execute(_INSERT_EVENTS, _placement_events(row, lines, actor))
+    history.record(session, _placement_events(row, lines, actor))
     placed = order_view(row, request.location, lines, keys)
     by_id = {product.id: product for product in products.values()}
     return placed, [OrderPlaced(placed, actor, plan, by_id)]

@@ -15,5 +15,5 @@ from galley.orders.views import PERSONAL
 async def announce_placed(session: AsyncSession, placed: OrderPlaced) -> list[Change]:
     """Others hear of the order, without its personal data. Recorded here rather than
     through `Announced`, so that it is written before the order's stock is taken."""
-    await events.record(session, "order.placed", placed.order, hide=PERSONAL)
+    events.record(session, "order.placed", placed.order, hide=PERSONAL)
     return []

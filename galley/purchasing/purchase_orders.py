@@ -8,6 +8,7 @@ from typing import cast
 from sqlalchemy import BigInteger, Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from galley.appends import append
 from galley.catalog.service import sellables
 from galley.changes import Change, CoverChanged
 from galley.db import key_from, rows_of, update_row, utcnow
@@ -25,6 +26,7 @@ from galley.purchasing.schemas import PurchaseLineRequest, PurchaseOrderCreate
 from galley.purchasing.views import Loaded, load
 
 _LINES = cast(Table, PurchaseOrderLine.__table__)
+_HISTORY = cast(Table, PurchaseOrderEvent.__table__)
 
 
 async def lock(session: AsyncSession, po_id: str, *, also: Iterable[int] = ()) -> Loaded:
@@ -118,7 +120,7 @@ async def edit_draft(
         await session.execute(insert(_LINES), new)
     await inventory.change_levels(session, location_id, changes)
     await _set_costs(session, found.order.id, lines, products)
-    await record_event(
+    record_event(
         session,
         found.order.id,
         "edited",
@@ -155,7 +157,7 @@ async def cancel(
         found.order.location_id,
         [inventory.LevelChange(p, incoming=-n) for p, n in outstanding],
     )
-    await record_event(
+    record_event(
         session,
         found.order.id,
         "status_changed",
@@ -177,7 +179,7 @@ def _require(found: Loaded, action: rules.POAction) -> rules.POStatus:
         raise IllegalPurchaseOrderTransition(current, action) from None
 
 
-async def record_event(
+def record_event(
     session: AsyncSession,
     po_id: int,
     kind: str,
@@ -187,18 +189,18 @@ async def record_event(
     actor: str,
     data: dict[str, object] | None,
 ) -> None:
-    await session.execute(
-        insert(PurchaseOrderEvent).values(
-            purchase_order_id=po_id,
-            type=kind,
-            from_status=from_status,
-            to_status=to_status,
-            cause=cause,
-            actor=actor,
-            data=data,
-            created_at=utcnow(),
-        )
-    )
+    """An entry in the purchase order's history, written as the transaction commits."""
+    entry = {
+        "purchase_order_id": po_id,
+        "type": kind,
+        "from_status": from_status,
+        "to_status": to_status,
+        "cause": cause,
+        "actor": actor,
+        "data": data,
+        "created_at": utcnow(),
+    }
+    append(session, _HISTORY, [entry])
 
 
 async def _products(

@@ -82,7 +82,7 @@ async def receive(
     target = rules.status_after_receipt(
         [(line.quantity_ordered, received[line.id]) for line in found.lines]
     )
-    await record_event(
+    record_event(
         session,
         found.order.id,
         "received",

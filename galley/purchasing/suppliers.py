@@ -126,7 +126,7 @@ async def rotate_webhook_secret(session: AsyncSession, supplier: Supplier, origi
     now = utcnow()
     secret, previous_valid_until, sealed = SECRETS.rotate(keys_of(session), supplier, now)
     await update_row(session, supplier, sealed | {"updated_at": now})
-    await audit.record(
+    audit.record(
         session,
         origin,
         "supplier.webhook_secret_rotated",

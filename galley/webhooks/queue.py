@@ -262,7 +262,7 @@ async def _count_failure(
                 "updated_at": now,
             },
         )
-        await events.record(session, "webhook_endpoint.disabled", endpoints.view(endpoint))
+        events.record(session, "webhook_endpoint.disabled", endpoints.view(endpoint))
         log.warning(
             "webhook.endpoint_disabled",
             endpoint_id=endpoint_id,

@@ -87,7 +87,7 @@ async def create_endpoint(
         }
         | sealed,
     )
-    await audit.record(
+    audit.record(
         session,
         origin,
         "webhook_endpoint.created",
@@ -152,7 +152,7 @@ async def update_endpoint(
                 .values(next_attempt_at=now)
             )
     endpoint = await update_row(session, endpoint, values)
-    await audit.record(
+    audit.record(
         session,
         origin,
         "webhook_endpoint.changed",
@@ -169,7 +169,7 @@ async def rotate_secret(
     now = utcnow()
     secret, previous_valid_until, sealed = SECRETS.rotate(keys_of(session), endpoint, now)
     endpoint = await update_row(session, endpoint, sealed | {"updated_at": now})
-    await audit.record(
+    audit.record(
         session,
         origin,
         "webhook_endpoint.secret_rotated",
@@ -190,7 +190,7 @@ async def delete_endpoint(session: AsyncSession, endpoint_id: str, origin: Origi
     ).first()
     if deleted is None:
         raise WebhookEndpointNotFound(endpoint_id)
-    await audit.record(
+    audit.record(
         session,
         origin,
         "webhook_endpoint.deleted",

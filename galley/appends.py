@@ -1,0 +1,98 @@
+"""Writes that nothing reads back in their own transaction, sent as its last statement.
+
+The outbox, the histories, audit entries and the idempotency answer are written once and
+read by later transactions only. A use case or a reaction hands them over here as it goes
+(`append` for rows of an append-only table, `write_last` for any other such statement),
+and `Database.transaction` sends them all just before it commits: on PostgreSQL as one
+statement however many tables they reach (each a `WITH` of the last), on SQLite one after
+another. A table's rows are one INSERT, in the order they came, so their keys are in that
+order too (PostgreSQL runs the parts of one statement in no set order). What a savepoint
+handed over is dropped when it rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Table, event, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.sql.dml import UpdateBase
+
+# asyncpg sends at most 32 767 values with one statement; a larger batch goes as several.
+_MOST_VALUES = 30_000
+
+
+@dataclass
+class _Handed:
+    rows: dict[Table, list[tuple[SessionTransaction | None, dict[str, Any]]]] = field(
+        default_factory=dict
+    )
+    statements: list[tuple[SessionTransaction | None, UpdateBase]] = field(default_factory=list)
+
+
+def _handed(session: AsyncSession | Session) -> _Handed:
+    handed: _Handed = session.info.setdefault("galley_appends", _Handed())
+    return handed
+
+
+def append(session: AsyncSession, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Rows for `table`, inserted when the transaction commits. Every row of a table names
+    the same columns."""
+    within = session.sync_session.get_nested_transaction()
+    queued = _handed(session).rows.setdefault(table, [])
+    for row in rows:
+        if queued and queued[0][1].keys() != row.keys():
+            raise ValueError(f"rows for {table.name} name different columns")
+        queued.append((within, dict(row)))
+
+
+def write_last(session: AsyncSession, statement: UpdateBase) -> None:
+    """A statement whose result nobody reads, sent when the transaction commits."""
+    within = session.sync_session.get_nested_transaction()
+    _handed(session).statements.append((within, statement))
+
+
+async def write(session: AsyncSession) -> None:
+    """Send what was handed over (by `Database.transaction`, before it commits)."""
+    handed = session.info.pop("galley_appends", None)
+    if handed is None:
+        return
+    statements: list[UpdateBase] = []
+    values = 0
+    for table, queued in handed.rows.items():
+        rows = [row for _, row in queued]
+        if rows:
+            size = _MOST_VALUES // len(rows[0])
+            chunks = range(0, len(rows), size)
+            statements += [insert(table).values(rows[at : at + size]) for at in chunks]
+            values += len(rows) * len(rows[0])
+    statements += [statement for _, statement in handed.statements]
+    if session.get_bind().dialect.name != "postgresql" or values > _MOST_VALUES:
+        for statement in statements:
+            await session.execute(statement)
+    elif statements:
+        *first, last = statements
+        await session.execute(
+            last.add_cte(*(part.cte(f"written_{n}") for n, part in enumerate(first)))
+        )
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_what_a_savepoint_handed(session: Session, rolled_back: SessionTransaction) -> None:
+    handed: _Handed | None = session.info.get("galley_appends")
+    if handed is None or not rolled_back.nested:
+        return
+
+    def kept(within: SessionTransaction | None) -> bool:
+        while within is not None:
+            if within is rolled_back:
+                return False
+            within = within.parent
+        return True
+
+    for table, queued in handed.rows.items():
+        handed.rows[table] = [entry for entry in queued if kept(entry[0])]
+    handed.statements = [entry for entry in handed.statements if kept(entry[0])]
