@@ -115,9 +115,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.callers = Callers(settings.principal_cache_seconds)
 
     problems.install(app, _settle_aftermath)
-    app.include_router(operations.router)
+    # Each router's routes as they are, built once when their module was imported: FastAPI
+    # would build an included router's routes again for each app, on its first request.
+    app.router.routes.extend(operations.router.routes)
     if settings.metrics_enabled:
-        app.include_router(operations.metrics_router)
+        app.router.routes.extend(operations.metrics_router.routes)
     for router in (
         auth,
         accounts,
@@ -133,7 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events,
         webhook_endpoints,
     ):
-        app.include_router(router)
+        app.router.routes.extend(router.routes)
 
     # The last added runs first.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

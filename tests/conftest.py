@@ -16,6 +16,7 @@ from galley import migrate
 from galley.app import create_app
 from galley.config import Settings, load_settings
 from galley.models import Base
+from tests import services
 from tests.auth import TEST_DATA_KEYS, TEST_JWT_KEYS, api_key
 from tests.services import blocking, fresh_postgres_database
 
@@ -30,6 +31,23 @@ os.environ.setdefault("GALLEY_RATE_LIMIT_REQUESTS", "1000000/minute")
 os.environ["GALLEY_REDIS_URL"] = ""
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The suite runs in several processes (pytest-xdist, `--dist loadgroup`), each with a
+    PostgreSQL database, Redis key prefix, ports and files of its own. RabbitMQ is one server
+    that a test may stop, so the tests that use it run in the same process."""
+    for item in items:
+        if item.get_closest_marker("rabbitmq") is not None:
+            item.add_marker(pytest.mark.xdist_group("rabbitmq"))
+
+
+@pytest.fixture(autouse=True)
+def _running(request: pytest.FixtureRequest) -> Iterator[None]:
+    services.running.append(request.node)
+    yield
+    services.running.pop()
 
 
 @pytest.fixture(scope="session")

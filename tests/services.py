@@ -100,12 +100,25 @@ def _rabbitmqctl(*args: str) -> None:
         raise OSError(f"rabbitmqctl {' '.join(args)}: {done.stderr.strip() or done.stdout.strip()}")
 
 
+# RabbitMQ is one server, and a test may stop it: under pytest-xdist every test that uses
+# it carries this mark, and the marked tests run in one process (`tests/conftest.py`).
+RABBITMQ = pytest.mark.rabbitmq
+# The test at hand, set by `tests/conftest.py`.
+running: list[pytest.Item] = []
+
+
+def _marked_for_rabbitmq() -> None:
+    if running and running[-1].get_closest_marker("rabbitmq") is None:
+        raise AssertionError(f"{running[-1].nodeid} uses RabbitMQ: mark it tests.services.RABBITMQ")
+
+
 @contextmanager
 def rabbitmq_vhost() -> Iterator[str]:
     """A virtual host of this test run's own on the RabbitMQ server, so its exchanges and
     queues start empty; deleted afterwards. Yields its URL."""
     name = f"galley-test-{uuid.uuid4().hex[:12]}"
     server = urlsplit(RABBITMQ_URL)
+    _marked_for_rabbitmq()
     try:
         _rabbitmqctl("add_vhost", name)
         _rabbitmqctl("set_permissions", "-p", name, server.username or "guest", ".*", ".*", ".*")
@@ -122,6 +135,7 @@ async def rabbitmq_stopped() -> AsyncIterator[None]:
     """RabbitMQ stopped for the block (every connection dropped, the port closed), and
     started again after it whatever happens, so the rest of the run finds it up. The
     event loop runs on meanwhile."""
+    _marked_for_rabbitmq()
     await asyncio.to_thread(_rabbitmqctl, "stop_app")
     try:
         yield

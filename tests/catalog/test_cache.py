@@ -27,7 +27,7 @@ from galley.http.etags import Tagged
 from tests import shop
 from tests.auth import api_key, bearer
 from tests.conftest import empty_postgres
-from tests.live import free_port, running_server
+from tests.live import TLS, free_port, running_server
 from tests.services import REDIS_URL, blocking, redis_key_prefix, require
 
 
@@ -260,8 +260,8 @@ async def test_a_change_through_one_process_is_read_through_another_within_the_b
             running_server(postgres_database, env=env) as other,
         ):
             async with (
-                httpx.AsyncClient(base_url=one, headers=admin) as editor,
-                httpx.AsyncClient(base_url=other) as shopper,
+                httpx.AsyncClient(verify=TLS, base_url=one, headers=admin) as editor,
+                httpx.AsyncClient(verify=TLS, base_url=other) as shopper,
             ):
                 await shop.product(editor, "TEA")
                 for _ in range(5):  # kept by the other process, and served from there

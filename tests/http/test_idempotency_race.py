@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.auth import api_key, bearer
-from tests.live import running_server
+from tests.live import TLS, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,9 @@ async def race(
 
     async def client() -> list[httpx.Response]:
         answers: list[httpx.Response] = []
-        async with httpx.AsyncClient(base_url=base, timeout=60, headers=headers) as http:
+        async with httpx.AsyncClient(
+            verify=TLS, base_url=base, timeout=60, headers=headers
+        ) as http:
             await start.wait()
             for _ in range(TRIES):
                 answers.append(await http.post(path, json=body, headers={"Idempotency-Key": key}))
@@ -111,7 +113,7 @@ async def listed(http: httpx.AsyncClient, path: str) -> list[dict[str, Any]]:
 async def test_an_order_raced_under_one_key_is_placed_once(database_url: str) -> None:
     headers = bearer(await api_key(database_url))
     with running_server(database_url, workers=2) as base:
-        async with httpx.AsyncClient(base_url=base, headers=headers) as http:
+        async with httpx.AsyncClient(verify=TLS, base_url=base, headers=headers) as http:
             await open_shop(http)
 
             for round_ in range(ROUNDS):
@@ -136,7 +138,7 @@ async def test_a_refusal_raced_under_one_key_is_refused_afresh_each_time_and_wri
     """A refusal is not kept: each client waits out the others in flight and hears its own."""
     headers = bearer(await api_key(database_url))
     with running_server(database_url, workers=2) as base:
-        async with httpx.AsyncClient(base_url=base, headers=headers) as http:
+        async with httpx.AsyncClient(verify=TLS, base_url=base, headers=headers) as http:
             await open_shop(http)
             ledger = await listed(http, "/v1/stock/ledger")
 
@@ -162,7 +164,7 @@ async def test_after_raced_refusals_the_first_attempt_that_can_succeed_does_so_o
     sends it again while refused or in flight, until it has the order."""
     headers = bearer(await api_key(database_url))
     with running_server(database_url, workers=2) as base:
-        async with httpx.AsyncClient(base_url=base, headers=headers) as http:
+        async with httpx.AsyncClient(verify=TLS, base_url=base, headers=headers) as http:
             await open_shop(http)
 
             for round_ in range(ROUNDS):

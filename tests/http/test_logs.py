@@ -16,7 +16,7 @@ from galley.identity.credentials import API_KEY_PREFIX
 from galley.logs import REDACTED, configure_logging
 from tests import shop
 from tests.auth import api_key, bearer
-from tests.live import running_server
+from tests.live import TLS, running_server
 
 EMAIL = "zelda.quartermaine@example.org"
 PASSWORD = "tangerine zebra quill 4471"
@@ -49,8 +49,8 @@ async def _full_flow(base: str, admin_key: str) -> list[str]:
     """Sign up, log in, refresh, order, log out, fail a log-in, make an API key: and return
     every secret and piece of personal data that crossed the wire."""
     async with (
-        httpx.AsyncClient(base_url=base, headers=bearer(admin_key)) as admin,
-        httpx.AsyncClient(base_url=base) as anonymous,
+        httpx.AsyncClient(verify=TLS, base_url=base, headers=bearer(admin_key)) as admin,
+        httpx.AsyncClient(verify=TLS, base_url=base) as anonymous,
     ):
         await shop.location(admin)
         await shop.product(admin, "TEA")

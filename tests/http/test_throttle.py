@@ -17,7 +17,7 @@ from galley.config_values import parse_rate
 from galley.http.throttle import budget_key, retry_after
 from tests import shop
 from tests.auth import api_key
-from tests.live import running_server
+from tests.live import TLS, running_server
 from tests.services import REDIS_URL, redis_key_prefix
 
 PASSWORD = "correct horse battery"
@@ -319,7 +319,7 @@ async def test_two_processes_sharing_redis_spend_one_request_budget(database_url
             statuses = []
             for n in range(8):
                 base = (first, second)[n % 2]
-                async with httpx.AsyncClient(base_url=base) as http:
+                async with httpx.AsyncClient(verify=TLS, base_url=base) as http:
                     response = await http.get("/v1/me", headers={"Authorization": f"Bearer {key}"})
                 statuses.append(response.status_code)
     # Each process saw 3 of the 6 allowed; on its own each would have let 3 more through.
@@ -337,8 +337,8 @@ async def test_two_processes_sharing_redis_count_failed_log_ins_together(
             running_server(database_url, env=env) as second,
         ):
             async with (
-                httpx.AsyncClient(base_url=first) as one,
-                httpx.AsyncClient(base_url=second) as two,
+                httpx.AsyncClient(verify=TLS, base_url=first) as one,
+                httpx.AsyncClient(verify=TLS, base_url=second) as two,
             ):
                 await _sign_up(one, "eve@example.com")
                 for n in range(5):

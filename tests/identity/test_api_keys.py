@@ -22,7 +22,7 @@ from galley.config import load_settings
 from galley.identity.credentials import issue_access_token
 from tests import shop
 from tests.auth import api_key, bearer
-from tests.live import running_server
+from tests.live import TLS, running_server
 from tests.services import blocking
 
 PASSWORD = "correct horse battery staple"
@@ -204,8 +204,8 @@ async def test_a_key_revoked_through_one_process_is_refused_by_another_within_a_
     target = await api_key(database_url, "staff")
     with running_server(database_url) as one, running_server(database_url) as other:
         async with (
-            httpx.AsyncClient(base_url=one, headers=admin) as revoker,
-            httpx.AsyncClient(base_url=other, headers=bearer(target)) as holder,
+            httpx.AsyncClient(verify=TLS, base_url=one, headers=admin) as revoker,
+            httpx.AsyncClient(verify=TLS, base_url=other, headers=bearer(target)) as holder,
         ):
             assert (await holder.get("/v1/orders")).status_code == 200
             (listed,) = [

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.auth import api_key, bearer
-from tests.live import running_server
+from tests.live import TLS, running_server
 from tests.stock_figures import drift, rows
 
 pytestmark = pytest.mark.slow
@@ -57,7 +57,9 @@ async def test_a_cancel_racing_arrivals_keeps_every_stock_row_equal_to_the_open_
     engine = create_async_engine(database_url)
     try:
         with running_server(database_url, workers=2) as base:
-            async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
+            async with httpx.AsyncClient(
+                verify=TLS, base_url=base, headers=headers, timeout=60
+            ) as http:
                 kitchen = {"code": "K", "name": "Kitchen"}
                 assert (await http.post("/v1/locations", json=kitchen)).status_code == 201
                 for n in range(ROUNDS):

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.auth import api_key, bearer
-from tests.live import running_server
+from tests.live import TLS, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +18,7 @@ ON_HAND = 100
 
 
 async def _set_up(base: str, headers: dict[str, str]) -> None:
-    async with httpx.AsyncClient(base_url=base, headers=headers) as http:
+    async with httpx.AsyncClient(verify=TLS, base_url=base, headers=headers) as http:
         for path, body in (
             ("/v1/locations", {"code": "K", "name": "Kitchen"}),
             (
@@ -35,7 +35,7 @@ async def _set_up(base: str, headers: dict[str, str]) -> None:
 
 
 async def _one_client(base: str, headers: dict[str, str], start: asyncio.Event) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=base, timeout=60, headers=headers) as http:
+    async with httpx.AsyncClient(verify=TLS, base_url=base, timeout=60, headers=headers) as http:
         await start.wait()
         return await http.post(
             "/v1/orders", json={"location": "K", "lines": [{"sku": "HOT", "quantity": EACH}]}
@@ -57,7 +57,7 @@ async def test_concurrent_orders_never_allocate_more_than_is_on_hand(database_ur
         assert sum(line["allocated"] for line in lines) == ON_HAND
         assert sum(line["backordered"] for line in lines) == CLIENTS * EACH - ON_HAND
 
-        async with httpx.AsyncClient(base_url=base, headers=headers) as http:
+        async with httpx.AsyncClient(verify=TLS, base_url=base, headers=headers) as http:
             (level,) = (await http.get("/v1/stock", params={"sku": "HOT"})).json()["data"]
             ledger = (await http.get("/v1/stock/ledger", params={"sku": "HOT"})).json()["data"]
         assert level == {

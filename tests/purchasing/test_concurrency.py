@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.auth import api_key, bearer
-from tests.live import running_server
+from tests.live import TLS, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ async def _set_up(http: httpx.AsyncClient) -> None:
 
 async def _customer(base: str, headers: dict[str, str], seed: int) -> None:
     rng = random.Random(seed)
-    async with httpx.AsyncClient(base_url=base, timeout=60, headers=headers) as http:
+    async with httpx.AsyncClient(verify=TLS, base_url=base, timeout=60, headers=headers) as http:
         for _ in range(ORDERS_EACH):
             skus = rng.sample(SKUS, rng.randint(1, 2))
             lines = [{"sku": sku, "quantity": rng.randint(1, 3)} for sku in skus]
@@ -52,7 +52,7 @@ async def _customer(base: str, headers: dict[str, str], seed: int) -> None:
 
 async def _goods_in(base: str, headers: dict[str, str]) -> None:
     """Receive part of whatever is on order, again and again, while orders come in."""
-    async with httpx.AsyncClient(base_url=base, timeout=60, headers=headers) as http:
+    async with httpx.AsyncClient(verify=TLS, base_url=base, timeout=60, headers=headers) as http:
         for _ in range(RECEIPTS):
             await asyncio.sleep(0.05)
             pos = (await http.get("/v1/purchase-orders", params={"limit": 200})).json()["data"]
@@ -90,7 +90,9 @@ async def _all(http: httpx.AsyncClient, path: str) -> list[dict[str, Any]]:
 async def test_orders_and_receipts_racing_keep_every_figure(database_url: str) -> None:
     headers = bearer(await api_key(database_url))
     with running_server(database_url, workers=2) as base:
-        async with httpx.AsyncClient(base_url=base, timeout=60, headers=headers) as http:
+        async with httpx.AsyncClient(
+            verify=TLS, base_url=base, timeout=60, headers=headers
+        ) as http:
             await _set_up(http)
             await asyncio.gather(
                 *(_customer(base, headers, seed) for seed in range(CLIENTS)),
