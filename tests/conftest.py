@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -33,14 +34,18 @@ os.environ["GALLEY_REDIS_URL"] = ""
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The suite runs in several processes (pytest-xdist, `--dist loadgroup`), each with a
-    PostgreSQL database, Redis key prefix, ports and files of its own. RabbitMQ is one server
-    that a test may stop, so the tests that use it run in the same process."""
-    for item in items:
-        if item.get_closest_marker("rabbitmq") is not None:
-            item.add_marker(pytest.mark.xdist_group("rabbitmq"))
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """The suite runs in several processes (pytest-xdist), each with a PostgreSQL database,
+    Redis key prefix, ports and files of its own, and the tests are handed out one by one,
+    but for those that use RabbitMQ: it is one server, which a test stops, so the tests with
+    "rabbitmq" in their id run one after another in one process (`tests/services.py`)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class RabbitMQInOneProcess(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "rabbitmq" if "rabbitmq" in nodeid else nodeid
+
+    return RabbitMQInOneProcess(config, log)
 
 
 @pytest.fixture(autouse=True)

@@ -100,16 +100,16 @@ def _rabbitmqctl(*args: str) -> None:
         raise OSError(f"rabbitmqctl {' '.join(args)}: {done.stderr.strip() or done.stdout.strip()}")
 
 
-# RabbitMQ is one server, and a test may stop it: under pytest-xdist every test that uses
-# it carries this mark, and the marked tests run in one process (`tests/conftest.py`).
-RABBITMQ = pytest.mark.rabbitmq
 # The test at hand, set by `tests/conftest.py`.
 running: list[pytest.Item] = []
 
 
-def _marked_for_rabbitmq() -> None:
-    if running and running[-1].get_closest_marker("rabbitmq") is None:
-        raise AssertionError(f"{running[-1].nodeid} uses RabbitMQ: mark it tests.services.RABBITMQ")
+def _named_for_rabbitmq() -> None:
+    """RabbitMQ is one server, and a test may stop it: when the suite runs in several
+    processes, the tests with "rabbitmq" in their id run in one of them (`tests/conftest.py`),
+    so a test that uses it must say so there."""
+    if running and "rabbitmq" not in running[-1].nodeid:
+        raise AssertionError(f"{running[-1].nodeid} uses RabbitMQ: put rabbitmq in its id")
 
 
 @contextmanager
@@ -118,7 +118,7 @@ def rabbitmq_vhost() -> Iterator[str]:
     queues start empty; deleted afterwards. Yields its URL."""
     name = f"galley-test-{uuid.uuid4().hex[:12]}"
     server = urlsplit(RABBITMQ_URL)
-    _marked_for_rabbitmq()
+    _named_for_rabbitmq()
     try:
         _rabbitmqctl("add_vhost", name)
         _rabbitmqctl("set_permissions", "-p", name, server.username or "guest", ".*", ".*", ".*")
@@ -135,7 +135,7 @@ async def rabbitmq_stopped() -> AsyncIterator[None]:
     """RabbitMQ stopped for the block (every connection dropped, the port closed), and
     started again after it whatever happens, so the rest of the run finds it up. The
     event loop runs on meanwhile."""
-    _marked_for_rabbitmq()
+    _named_for_rabbitmq()
     await asyncio.to_thread(_rabbitmqctl, "stop_app")
     try:
         yield

@@ -30,7 +30,7 @@ router = APIRouter(prefix="/v1/products", tags=["products"], route_class=GalleyR
 SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description="The product's SKU.")]
 
 
-def _catalog_cache(request: Request) -> CatalogCache:
+async def _catalog_cache(request: Request) -> CatalogCache:
     cache: CatalogCache = request.app.state.catalog_cache
     return cache
 

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from galley.config import Settings
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

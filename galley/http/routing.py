@@ -27,7 +27,7 @@ class Guard:
     uses comes from `app.state.caller_key`, a function of the request's credentials."""
 
 
-def _document_idempotency_key(
+async def _document_idempotency_key(
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -128,7 +128,7 @@ async def _require_media_type(request: Request, accepted: frozenset[str]) -> Non
         )
 
 
-def _session(request: Request) -> AsyncSession:
+async def _session(request: Request) -> AsyncSession:
     session: AsyncSession = request.state.session
     return session
 

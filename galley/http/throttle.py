@@ -219,10 +219,16 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _throttle(request: Request) -> Throttle:
+async def _throttle(request: Request) -> Throttle:
     throttle: Throttle = request.app.state.throttle
     return throttle
 
 
 AppThrottle = Annotated[Throttle, Depends(_throttle)]
-ClientAddress = Annotated[str, Depends(client_address)]
+
+
+async def _client_address(request: Request) -> str:
+    return client_address(request)
+
+
+ClientAddress = Annotated[str, Depends(_client_address)]

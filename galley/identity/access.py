@@ -247,7 +247,7 @@ def requires(permission: str, *, public: bool = False) -> Any:
     return Depends(Requires(permission, public=public))
 
 
-def _actor(principal: CurrentPrincipal) -> str:
+async def _actor(principal: CurrentPrincipal) -> str:
     """Who is acting, for the ledger and order history."""
     return principal.actor
 
@@ -261,7 +261,7 @@ def origin_of(request: Request) -> Origin:
     )
 
 
-def _origin(request: Request, _: CurrentPrincipal) -> Origin:
+async def _origin(request: Request, _: CurrentPrincipal) -> Origin:
     return origin_of(request)
 
 

@@ -17,7 +17,7 @@ class StockFilter:
     location: str | None
 
 
-def _stock_filter(
+async def _stock_filter(
     sku: Annotated[str | None, Query(pattern=SKU_PATTERN, description="Only this SKU.")] = None,
     location: Annotated[
         str | None, Query(pattern=CODE_PATTERN, description="Only this location code.")

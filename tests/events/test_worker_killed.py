@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.auth import api_key, bearer
 from tests.live import http, running_server
-from tests.services import RABBITMQ, rabbitmq_vhost
+from tests.services import rabbitmq_vhost
 
 ORDERS = 1000
 # Webhooks to a local address no one listens on: what is counted is that each event was
@@ -71,7 +71,7 @@ async def _counts(database_url: str) -> dict[str, Any]:
     return found
 
 
-@pytest.fixture(params=["in-process", pytest.param("rabbitmq", marks=RABBITMQ)])
+@pytest.fixture(params=["in-process", "rabbitmq"])
 def transport(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     if request.param == "in-process":
         yield {}

@@ -36,9 +36,7 @@ from galley.events.worker import run_with_broker
 from tests import shop
 from tests.auth import api_key, bearer
 from tests.live import TLS, running_server
-from tests.services import RABBITMQ, rabbitmq_stopped, rabbitmq_vhost
-
-pytestmark = RABBITMQ
+from tests.services import rabbitmq_stopped, rabbitmq_vhost
 
 
 @pytest.fixture(scope="session")
