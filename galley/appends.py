@@ -5,9 +5,11 @@ read by later transactions only. A use case or a reaction hands them over here a
 (`append` for rows of an append-only table, `write_last` for any other such statement),
 and `Database.transaction` sends them all just before it commits: on PostgreSQL as one
 statement however many tables they reach (each a `WITH` of the last), on SQLite one after
-another. A table's rows are one INSERT, in the order they came, so their keys are in that
-order too (PostgreSQL runs the parts of one statement in no set order). What a savepoint
-handed over is dropped when it rolls back.
+another. A statement that takes a contended lock can carry what was handed over until then
+(`write_with`), so that it is not sent while the lock is held. A table's rows go as one
+INSERT, in the order they came, so their keys are in that order too (PostgreSQL runs the
+parts of one statement in no set order). What a savepoint handed over is dropped when it
+rolls back.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, event, insert
+from sqlalchemy import Result, Table, event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql.dml import UpdateBase
@@ -57,27 +59,46 @@ def write_last(session: AsyncSession, statement: UpdateBase) -> None:
 
 async def write(session: AsyncSession) -> None:
     """Send what was handed over (by `Database.transaction`, before it commits)."""
-    handed = session.info.pop("galley_appends", None)
+    parts, values = _parts(session)
+    if parts:
+        *first, last = parts
+        await _send(session, last, first, values)
+
+
+async def write_with(session: AsyncSession, statement: UpdateBase) -> Result[Any]:
+    """`statement`'s result, sent with what was handed over so far: on PostgreSQL as parts
+    of it. The statement that takes a contended lock carries them, so that the lock is not
+    held while they take round trips of their own."""
+    return await _send(session, statement, *_parts(session))
+
+
+async def _send(
+    session: AsyncSession, statement: UpdateBase, parts: list[UpdateBase], values: int
+) -> Result[Any]:
+    if session.get_bind().dialect.name != "postgresql" or values > _MOST_VALUES:
+        for part in parts:
+            await session.execute(part)
+        return await session.execute(statement)
+    named = (part.cte(f"written_{n}") for n, part in enumerate(parts))
+    return await session.execute(statement.add_cte(*named))
+
+
+def _parts(session: AsyncSession) -> tuple[list[UpdateBase], int]:
+    """What was handed over, as statements (a table's rows in as few as asyncpg takes), and
+    how many values they send."""
+    handed: _Handed | None = session.info.pop("galley_appends", None)
     if handed is None:
-        return
-    statements: list[UpdateBase] = []
+        return [], 0
+    parts: list[UpdateBase] = []
     values = 0
     for table, queued in handed.rows.items():
         rows = [row for _, row in queued]
         if rows:
             size = _MOST_VALUES // len(rows[0])
             chunks = range(0, len(rows), size)
-            statements += [insert(table).values(rows[at : at + size]) for at in chunks]
+            parts += [insert(table).values(rows[at : at + size]) for at in chunks]
             values += len(rows) * len(rows[0])
-    statements += [statement for _, statement in handed.statements]
-    if session.get_bind().dialect.name != "postgresql" or values > _MOST_VALUES:
-        for statement in statements:
-            await session.execute(statement)
-    elif statements:
-        *first, last = statements
-        await session.execute(
-            last.add_cte(*(part.cte(f"written_{n}") for n, part in enumerate(first)))
-        )
+    return parts + [statement for _, statement in handed.statements], values
 
 
 @event.listens_for(Session, "after_soft_rollback")

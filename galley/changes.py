@@ -89,12 +89,13 @@ class StockTaken:
 class StockFreed:
     """Free stock rose at a location (a receipt, a positive adjustment, an order let go of
     what it held): it goes to the orders waiting longest, then what is still uncovered is
-    bought."""
+    bought. `products` is what the change read of them, when it did."""
 
     location_id: int
     product_ids: tuple[int, ...]
     actor: str
     cause: str
+    products: Mapping[int, Sellable] | None = None
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,27 @@ async def test_what_is_handed_over_is_written_at_commit_in_order_in_one_statemen
         assert (await session.execute(select(Location.name))).scalar() == "Renamed"
 
 
+async def test_a_statement_can_carry_what_was_handed_over_until_then(database: Database) -> None:
+    sent: list[str] = []
+    event.listen(database.engine.sync_engine, "before_cursor_execute", _collect(sent))
+    async with database.transaction() as session:
+        kitchen = await insert_row(session, Location, {"code": "K", "name": "Kitchen"})
+        appends.append(session, _AUDIT, _entries("a"))
+        sent.clear()
+        renamed = await appends.write_with(
+            session,
+            update(Location)
+            .where(Location.id == kitchen.id)
+            .values(name="Renamed")
+            .returning(Location.name),
+        )
+        assert renamed.scalar_one() == "Renamed"
+        assert len(sent) == (2 if database.settings.is_sqlite else 1)
+        appends.append(session, _AUDIT, _entries("b"))
+
+    assert await _subjects(database) == ["a", "b"]
+
+
 async def test_a_savepoint_taken_back_takes_back_what_it_handed_over(database: Database) -> None:
     async with database.transaction() as session:
         appends.append(session, _AUDIT, _entries("kept"))

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
+from galley import appends
 from galley.catalog.service import PRODUCTS
 from galley.changes import Announced, Change
 from galley.db import Rerun, insert_for, locking_first, rows_of, utcnow
@@ -273,7 +274,10 @@ async def take(session: AsyncSession, plan: Plan) -> tuple[dict[int, Level], lis
     available = _LEVELS.c.on_hand - _LEVELS.c.reserved
     # `rules.allocate` again, from the figures under the lock.
     allocated_now = case((available < planned.c.requested, available), else_=planned.c.requested)
-    taken = await session.execute(
+    # The order's history and outbox rows ride along (`galley.appends.write_with`): the row
+    # is held for this statement, the idempotency answer and the commit, not for theirs.
+    taken = await appends.write_with(
+        session,
         update(_LEVELS)
         .where(
             _LEVELS.c.id == locked.c.id,
@@ -292,7 +296,7 @@ async def take(session: AsyncSession, plan: Plan) -> tuple[dict[int, Level], lis
             _LEVELS.c.reserved,
             _LEVELS.c.backordered,
             _LEVELS.c.incoming,
-        )
+        ),
     )
     after = {
         row.product_id: replace(

@@ -20,7 +20,6 @@ from galley.orders import history, rules, views
 from galley.orders.models import Order, OrderLine
 
 _LINES = cast(Table, OrderLine.__table__)
-_ORDERS = cast(Table, Order.__table__)
 
 _WAITING = (
     select(
@@ -40,11 +39,21 @@ _WAITING = (
     .order_by(OrderLine.order_number, OrderLine.position)
     .with_for_update(of=Order)
 )
-_COMPLETE = (
-    select(OrderLine.order_number)
-    .where(OrderLine.order_number.in_(bindparam("numbers", expanding=True)))
-    .group_by(OrderLine.order_number)
-    .having(func.sum(OrderLine.backordered) == 0)
+# The orders among `numbers` left with nothing backordered become `confirmed`, returned.
+_CONFIRM = (
+    update(Order)
+    .where(
+        Order.number.in_(
+            select(OrderLine.order_number)
+            .where(OrderLine.order_number.in_(bindparam("numbers", expanding=True)))
+            .group_by(OrderLine.order_number)
+            .having(func.sum(OrderLine.backordered) == 0)
+        ),
+        Order.status == "awaiting_stock",
+    )
+    .values(status="confirmed", updated_at=bindparam("now"))
+    .returning(Order)
+    .execution_options(synchronize_session=False)
 )
 
 
@@ -92,26 +101,26 @@ async def fill_backorders(session: AsyncSession, freed: StockFreed) -> list[Chan
         [inventory.LevelChange(p, reserved=n, backordered=-n) for p, n in totals.items()],
         before=figures,
     )
-    return fallen + await _confirm_complete_orders(session, fills, actor=actor, cause=cause)
+    location = next(iter(figures.values())).location
+    return fallen + await _confirm_complete_orders(
+        session, fills, location, actor=actor, cause=cause
+    )
 
 
 async def _confirm_complete_orders(
-    session: AsyncSession, fills: list[tuple[Any, int]], *, actor: str, cause: str
+    session: AsyncSession, fills: list[tuple[Any, int]], location: str, *, actor: str, cause: str
 ) -> list[Change]:
     now = utcnow()
     per_order: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for line, qty in fills:
         per_order[line.order_number].append({"sku": line.sku, "allocated": qty})
     numbers = sorted(per_order)
-    complete = list((await session.execute(_COMPLETE, {"numbers": numbers})).scalars())
+    found = await session.execute(_CONFIRM, {"numbers": numbers, "now": now})
+    orders = sorted(found.scalars(), key=lambda order: order.number)
+    complete = [order.number for order in orders]
     changes: list[Change] = []
-    if complete:
-        await session.execute(
-            update(_ORDERS)
-            .where(_ORDERS.c.number.in_(complete), _ORDERS.c.status == "awaiting_stock")
-            .values(status="confirmed", updated_at=now)
-        )
-        confirmed = await views.orders_by_number(session, complete)
+    if orders:
+        confirmed = await views.shaped(session, [(order, location) for order in orders])
         changes.append(Announced("order.status_changed", confirmed, views.PERSONAL))
     shared = {"actor": actor, "created_at": now, "cause": cause}
     entries = [

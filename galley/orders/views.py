@@ -113,17 +113,7 @@ async def list_orders(
     if customer_ref is not None:
         stmt = stmt.where(Order.customer_ref == customer_ref)
     rows, next_cursor = await fetch_page(session, stmt, Order.number, cursor, limit)
-    return await _views(session, rows), next_cursor
-
-
-async def orders_by_number(session: AsyncSession, numbers: Sequence[int]) -> list[OrderOut]:
-    stmt = (
-        select(Order, LOCATIONS.c.code)
-        .join(LOCATIONS, LOCATIONS.c.id == Order.location_id)
-        .where(Order.number.in_(numbers))
-        .order_by(Order.number)
-    )
-    return await _views(session, (await session.execute(stmt)).all())
+    return await shaped(session, rows), next_cursor
 
 
 async def fulfilment_queue(session: AsyncSession, location: str) -> list[OrderOut]:
@@ -134,10 +124,10 @@ async def fulfilment_queue(session: AsyncSession, location: str) -> list[OrderOu
         .where(LOCATIONS.c.code == location, Order.status.in_(FULFILMENT_QUEUE))
         .order_by(Order.number)
     )
-    return await _views(session, (await session.execute(stmt)).all())
+    return await shaped(session, (await session.execute(stmt)).all())
 
 
-async def _views(session: AsyncSession, rows: Sequence[Any]) -> list[OrderOut]:
+async def shaped(session: AsyncSession, rows: Sequence[Any]) -> list[OrderOut]:
     """Orders with their location codes, shaped with their lines (one query for all)."""
     numbers = [order.number for order, _ in rows]
     lines_of: dict[int, list[OrderLine]] = defaultdict(list)

@@ -102,6 +102,7 @@ async def receive(
             tuple(c.product_id for c in changes),
             actor,
             f"purchase order {found.order.id} received",
+            {product.id: product for product in arriving.values()},
         ),
     ]
 
