@@ -28,10 +28,13 @@ from sqlalchemy import (
     DateTime,
     Integer,
     MetaData,
+    bindparam,
     column,
     event,
+    func,
     insert,
     inspect,
+    select,
     update,
     values,
 )
@@ -232,10 +235,27 @@ def locking_first() -> bool:
     return _LOCKING_FIRST.get()
 
 
-def rows_of(name: str, rows: Sequence[Mapping[str, Any]], **types: TypeEngine[Any]) -> CTE:
-    """`rows` as a table of the given columns, for one statement to join (`WITH name AS
-    (VALUES …)`, `add_cte` it): an UPDATE of many rows is then one statement on the wire
-    on both engines, not one per row."""
+def rows_of(
+    session: AsyncSession, name: str, rows: Sequence[Mapping[str, Any]], **types: TypeEngine[Any]
+) -> CTE:
+    """`rows` as a table of the given columns, for one statement to join (`add_cte` it): an
+    UPDATE of many rows is then one statement on the wire on both engines, not one per row.
+
+    On PostgreSQL the table is one array per column, unnested side by side (`WITH name AS
+    (SELECT … FROM unnest($1::BIGINT[], …))`): the statement has one shape for any number
+    of rows, so SQLAlchemy compiles it once and asyncpg prepares it once (a `VALUES` list
+    is compiled afresh for each statement). On SQLite it is a `VALUES` list."""
+    if session.get_bind().dialect.name == "postgresql":
+        arrays = [
+            bindparam(f"{name}_{key}", [row[key] for row in rows], type_=postgresql.ARRAY(type_))
+            for key, type_ in types.items()
+        ]
+        unnested = (
+            func.unnest(*arrays)
+            .table_valued(*(column(key, type_) for key, type_ in types.items()))
+            .render_derived()
+        )
+        return select(*unnested.c).cte(name)
     listed = values(*(column(key, type_) for key, type_ in types.items()), name=name)
     return listed.data([tuple(row[key] for key in types) for row in rows]).cte(name)
 

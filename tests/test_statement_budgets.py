@@ -164,8 +164,13 @@ async def test_a_receipt_that_fills_waiting_orders_sends_no_more_than_its_ceilin
     await shop.location(client)
     supplier = await shop.supplier(client)
     await shop.product(client, "ESP", supplier=supplier)
+    await shop.product(client, "TEA", supplier=supplier)
+    await shop.order(client, ("TEA", 1))
     waiting = [await shop.order(client, ("ESP", n)) for n in (3, 1, 2)]
     (draft,) = await shop.purchase_orders(client, status="draft")
+    # Every statement of the path prepared once (asyncpg looks up a type on a connection's
+    # first use of it), by a receipt that fills one order.
+    await shop.receive(client, draft["id"], ("TEA", 1))
 
     _, receipt = await counted.send(
         "POST",

@@ -154,7 +154,7 @@ async def change_levels(
         if (location_id, c.product_id) in held:
             held[location_id, c.product_id] = held[location_id, c.product_id].after(c)
     if rows:
-        by = rows_of("changed", rows, **_DELTAS)
+        by = rows_of(session, "changed", rows, **_DELTAS)
         await session.execute(
             update(_LEVELS)
             .where(_LEVELS.c.location_id == location_id, _LEVELS.c.product_id == by.c.product)
@@ -245,6 +245,7 @@ async def take(session: AsyncSession, plan: Plan) -> tuple[dict[int, Level], lis
         return {c.product_id: plan.seen[c.product_id].after(c) for c in changes}, fallen
     # Planned unlocked, the order backorders nothing (`plan_taken_last`): it reserves.
     planned = rows_of(
+        session,
         "planned",
         [
             {

@@ -78,6 +78,7 @@ async def fill_backorders(session: AsyncSession, freed: StockFreed) -> list[Chan
     if not fills:
         return []
     filled = rows_of(
+        session,
         "filled",
         [{"line": line.id, "qty": qty} for line, qty in fills],
         line=BigInteger(),

@@ -256,6 +256,7 @@ async def set_on_lines(
     if not by_product:
         return []
     given = rows_of(
+        session,
         "given",
         [{"product": p, "value": v} for p, v in by_product.items()],
         product=BigInteger(),
