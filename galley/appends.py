@@ -18,12 +18,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Result, Table, event, insert
+from sqlalchemy import Result, Table, event, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql.dml import UpdateBase
 
-# asyncpg sends at most 32 767 values with one statement; a larger batch goes as several.
+from galley.unnested import unnested
+
+# At most this many values in one statement's VALUES lists (SQLite's limit is 32 766).
 _MOST_VALUES = 30_000
 
 
@@ -59,23 +61,23 @@ def write_last(session: AsyncSession, statement: UpdateBase) -> None:
 
 async def write(session: AsyncSession) -> None:
     """Send what was handed over (by `Database.transaction`, before it commits)."""
-    parts, values = _parts(session)
+    parts = _parts(session)
     if parts:
         *first, last = parts
-        await _send(session, last, first, values)
+        await _send(session, last, first)
 
 
 async def write_with(session: AsyncSession, statement: UpdateBase) -> Result[Any]:
     """`statement`'s result, sent with what was handed over so far: on PostgreSQL as parts
     of it. The statement that takes a contended lock carries them, so that the lock is not
     held while they take round trips of their own."""
-    return await _send(session, statement, *_parts(session))
+    return await _send(session, statement, _parts(session))
 
 
 async def _send(
-    session: AsyncSession, statement: UpdateBase, parts: list[UpdateBase], values: int
+    session: AsyncSession, statement: UpdateBase, parts: list[UpdateBase]
 ) -> Result[Any]:
-    if session.get_bind().dialect.name != "postgresql" or values > _MOST_VALUES:
+    if not _on_postgresql(session):
         for part in parts:
             await session.execute(part)
         return await session.execute(statement)
@@ -83,22 +85,29 @@ async def _send(
     return await session.execute(statement.add_cte(*named))
 
 
-def _parts(session: AsyncSession) -> tuple[list[UpdateBase], int]:
-    """What was handed over, as statements (a table's rows in as few as asyncpg takes), and
-    how many values they send."""
+def _parts(session: AsyncSession) -> list[UpdateBase]:
+    """What was handed over, as statements: on PostgreSQL a table's rows are one INSERT from
+    `galley.unnested`; on SQLite, VALUES lists of at most `_MOST_VALUES` values."""
     handed: _Handed | None = session.info.pop("galley_appends", None)
     if handed is None:
-        return [], 0
+        return []
     parts: list[UpdateBase] = []
-    values = 0
     for table, queued in handed.rows.items():
         rows = [row for _, row in queued]
-        if rows:
+        if not rows:
+            continue
+        if _on_postgresql(session):
+            arrays = unnested(table.name, rows, {key: table.c[key].type for key in rows[0]})
+            parts.append(insert(table).from_select(list(rows[0]), select(*arrays.c)))
+        else:
             size = _MOST_VALUES // len(rows[0])
             chunks = range(0, len(rows), size)
             parts += [insert(table).values(rows[at : at + size]) for at in chunks]
-            values += len(rows) * len(rows[0])
-    return parts + [statement for _, statement in handed.statements], values
+    return parts + [statement for _, statement in handed.statements]
+
+
+def _on_postgresql(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -28,10 +28,8 @@ from sqlalchemy import (
     DateTime,
     Integer,
     MetaData,
-    bindparam,
     column,
     event,
-    func,
     insert,
     inspect,
     select,
@@ -51,6 +49,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from galley import appends, outages
 from galley.config import Settings
+from galley.unnested import unnested
 
 # Integer keys that autoincrement on both engines (SQLite only does so for INTEGER PRIMARY KEY).
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -241,21 +240,10 @@ def rows_of(
     """`rows` as a table of the given columns, for one statement to join (`add_cte` it): an
     UPDATE of many rows is then one statement on the wire on both engines, not one per row.
 
-    On PostgreSQL the table is one array per column, unnested side by side (`WITH name AS
-    (SELECT … FROM unnest($1::BIGINT[], …))`): the statement has one shape for any number
-    of rows, so SQLAlchemy compiles it once and asyncpg prepares it once (a `VALUES` list
-    is compiled afresh for each statement). On SQLite it is a `VALUES` list."""
+    On PostgreSQL the table is `galley.unnested` (one array per column), which SQLAlchemy
+    compiles once for any number of rows; on SQLite it is a `VALUES` list."""
     if session.get_bind().dialect.name == "postgresql":
-        arrays = [
-            bindparam(f"{name}_{key}", [row[key] for row in rows], type_=postgresql.ARRAY(type_))
-            for key, type_ in types.items()
-        ]
-        unnested = (
-            func.unnest(*arrays)
-            .table_valued(*(column(key, type_) for key, type_ in types.items()))
-            .render_derived()
-        )
-        return select(*unnested.c).cte(name)
+        return select(*unnested(name, rows, types).c).cte(name)
     listed = values(*(column(key, type_) for key, type_ in types.items()), name=name)
     return listed.data([tuple(row[key] for key in types) for row in rows]).cte(name)
 
