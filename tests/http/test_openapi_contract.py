@@ -13,6 +13,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
+from schemathesis.generation.hypothesis.builder import (
+    HypothesisTestConfig,
+    HypothesisTestMode,
+    create_test,
+)
+from schemathesis.schemas import APIOperation
 
 from galley.app import create_app
 from galley.config import load_settings
@@ -75,18 +81,32 @@ schema.config.checks.update(
     included_check_names=["all"], excluded_check_names=["positive_data_acceptance"]
 )
 schema.config.generation.update(modes=list(GenerationMode), max_examples=30)
-
-
 # The live stream never ends, so no generated request can wait for its answer;
 # tests/orders/test_fulfilment_stream.py covers it, also its refusals.
-@schema.exclude(path="/v1/fulfilment/stream").parametrize()
-@settings(deadline=None, suppress_health_check=list(HealthCheck))
+OPERATIONS = [
+    found.ok() for found in schema.exclude(path="/v1/fulfilment/stream").get_all_operations()
+]
+
+
+# One test per operation, each with an id of its own, so that pytest-xdist hands every one
+# of them out (the items `schema.parametrize()` makes share one id, and xdist ran only one).
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
 def test_every_operation_answers_as_documented(
-    case: schemathesis.Case, base_url: tuple[str, dict[str, str]]
+    operation: APIOperation, base_url: tuple[str, dict[str, str]]
 ) -> None:
     base, headers = base_url
-    if case.headers and "Idempotency-Key" in case.headers:
-        # A generated key repeats across different bodies, which is rightly a 422;
-        # key reuse has tests of its own.
-        case.headers["Idempotency-Key"] = uuid.uuid4().hex
-    case.call_and_validate(base_url=base, headers=headers)
+
+    def answers_as_documented(case: schemathesis.Case) -> None:
+        if case.headers and "Idempotency-Key" in case.headers:
+            # A generated key repeats across different bodies, which is rightly a 422;
+            # key reuse has tests of its own.
+            case.headers["Idempotency-Key"] = uuid.uuid4().hex
+        case.call_and_validate(base_url=base, headers=headers)
+
+    # What `schema.parametrize()` builds for each operation: its examples, the coverage
+    # phase's boundary cases, then 30 fuzzed cases, positive and negative.
+    limits = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+    config = HypothesisTestConfig(
+        project=schema.config, modes=list(HypothesisTestMode), settings=limits
+    )
+    create_test(operation=operation, test_func=answers_as_documented, config=config)()
