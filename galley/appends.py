@@ -14,7 +14,7 @@ rolls back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,8 @@ from sqlalchemy.sql.dml import UpdateBase
 
 from galley.unnested import unnested
 
+# A statement, or what builds it when it is sent (None: nothing to send after all).
+Statement = UpdateBase | Callable[[], UpdateBase | None]
 # At most this many values in one statement's VALUES lists (SQLite's limit is 32 766).
 _MOST_VALUES = 30_000
 
@@ -34,7 +36,7 @@ class _Handed:
     rows: dict[Table, list[tuple[SessionTransaction | None, dict[str, Any]]]] = field(
         default_factory=dict
     )
-    statements: list[tuple[SessionTransaction | None, UpdateBase]] = field(default_factory=list)
+    statements: list[tuple[SessionTransaction | None, Statement]] = field(default_factory=list)
 
 
 def _handed(session: AsyncSession | Session) -> _Handed:
@@ -53,8 +55,10 @@ def append(session: AsyncSession, table: Table, rows: Iterable[Mapping[str, Any]
         queued.append((within, dict(row)))
 
 
-def write_last(session: AsyncSession, statement: UpdateBase) -> None:
-    """A statement whose result nobody reads, sent when the transaction commits."""
+def write_last(session: AsyncSession, statement: Statement) -> None:
+    """A statement whose result nobody reads, sent when the transaction commits or with a
+    statement that carries what was handed over (`write_with`); a function builds it then,
+    from what it knows by that time."""
     within = session.sync_session.get_nested_transaction()
     _handed(session).statements.append((within, statement))
 
@@ -103,7 +107,8 @@ def _parts(session: AsyncSession) -> list[UpdateBase]:
             size = _MOST_VALUES // len(rows[0])
             chunks = range(0, len(rows), size)
             parts += [insert(table).values(rows[at : at + size]) for at in chunks]
-    return parts + [statement for _, statement in handed.statements]
+    built = (s() if callable(s) else s for _, s in handed.statements)
+    return parts + [statement for statement in built if statement is not None]
 
 
 def _on_postgresql(session: AsyncSession) -> bool:

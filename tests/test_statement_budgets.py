@@ -33,10 +33,10 @@ from tests.services import blocking
 pytestmark = pytest.mark.postgres
 
 CEILINGS = {
-    "order in stock": 9,
-    "order that buys, 1 line": 18,
-    "order that buys, 50 lines": 18,
-    "receipt filling 3 orders": 19,
+    "order in stock": 5,
+    "order that buys, 1 line": 13,
+    "order that buys, 50 lines": 13,
+    "receipt filling 3 orders": 18,
     "read an order": 3,
     "read a product": 3,
     "read a page of products": 3,

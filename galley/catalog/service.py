@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
-from typing import TypeVar, cast
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
 from sqlalchemy import Select, Table, bindparam, delete, select
@@ -180,19 +180,21 @@ async def delete_product(session: AsyncSession, sku: str) -> None:
         raise ProductInUse(sku) from None
 
 
-_SELLABLE = select(
-    Product.id,
-    Product.sku,
-    Product.price_amount,
-    Product.price_currency,
-    Product.active,
-    Product.supplier_id,
-    Product.allow_backorder,
-    Product.margin_pct,
-    Product.reorder_point,
-    Product.reorder_quantity,
-    Product.pack_size,
+# What a `Sellable` is read from; another area's read may carry them (`sellable_of`).
+SELLABLE_COLUMNS = (
+    PRODUCTS.c.id,
+    PRODUCTS.c.sku,
+    PRODUCTS.c.price_amount,
+    PRODUCTS.c.price_currency,
+    PRODUCTS.c.active,
+    PRODUCTS.c.supplier_id,
+    PRODUCTS.c.allow_backorder,
+    PRODUCTS.c.margin_pct,
+    PRODUCTS.c.reorder_point,
+    PRODUCTS.c.reorder_quantity,
+    PRODUCTS.c.pack_size,
 )
+_SELLABLE = select(*SELLABLE_COLUMNS)
 _BY_SKU = _SELLABLE.where(Product.sku.in_(bindparam("keys", expanding=True)))
 _BY_ID = _SELLABLE.where(Product.id.in_(bindparam("keys", expanding=True)))
 
@@ -200,9 +202,14 @@ _BY_ID = _SELLABLE.where(Product.id.in_(bindparam("keys", expanding=True)))
 async def sellables(session: AsyncSession, skus: Iterable[str]) -> dict[str, Sellable]:
     """The products with these SKUs, in one query; unknown SKUs are simply absent."""
     rows = (await session.execute(_BY_SKU, {"keys": list(skus)})).all()
-    return {row.sku: Sellable(*row) for row in rows}
+    return {row.sku: sellable_of(row) for row in rows}
+
+
+def sellable_of(row: Sequence[Any]) -> Sellable:
+    """The product of a row that begins with `SELLABLE_COLUMNS`."""
+    return Sellable(*row[: len(SELLABLE_COLUMNS)])
 
 
 async def sellables_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, Sellable]:
     rows = (await session.execute(_BY_ID, {"keys": list(ids)})).all()
-    return {row.id: Sellable(*row) for row in rows}
+    return {row.id: sellable_of(row) for row in rows}

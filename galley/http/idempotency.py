@@ -1,15 +1,22 @@
 """Idempotency keys: a retried POST answers what the first one did, and does nothing again.
 
-A key is claimed in the request's own transaction, by its first statement, and its answer
-stored by its last: the claim, the effects and the answer commit together or not at all,
-so a request that fails leaves its key free (only successful answers are replayed) and
-no claim outlives its request.
+A key is claimed in the request's own transaction and its answer stored by its last
+statement: the claim, the effects and the answer commit together or not at all, so a
+request that fails leaves its key free (only successful answers are replayed) and no
+claim outlives its request.
 
-While a request holds its key, another with the same key is answered 409 at once. On
-PostgreSQL the holder is whoever holds the key's transaction-scoped advisory lock, taken
-with the claim; the row it inserts is not seen by others until it commits, and the lock
-is let go exactly then. On SQLite one writer runs at a time, so a request with the key
-never meets the first in flight: it waits its turn and replays the answer.
+The claim costs no statement of its own: it is handed to `galley.appends` and rides in
+the first statement that carries what was handed over (the stock take of an order) or,
+merged with the answer, in the request's last. Until then the request only reads or
+writes what its rollback takes back. A claim that meets a key already used fails its
+statement (the key's unique index; on PostgreSQL also `galley_hold_key`, SQLSTATE GK409,
+while another transaction holds the key's advisory lock), and so the whole request; so
+does any error of a request with a key. Then `settle` looks at the key in a transaction
+of its own: its stored answer is replayed (422 if the body differs), 409 while another
+request holds it, a claim left without an answer or past the replay window is taken
+over by running the request again, and otherwise the request's own error stands. On
+SQLite one writer runs at a time, so a request with the key never meets the first in
+flight: it waits its turn and replays the answer.
 
 A row without an answer can only be one a refusal committed with the writes it keeps
 (`keeps_writes`); nobody holds it, so the next request with the key takes it over.
@@ -22,7 +29,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from fastapi import Response
 from sqlalchemy import (
@@ -32,19 +39,24 @@ from sqlalchemy import (
     Integer,
     Row,
     String,
+    Table,
     Text,
     and_,
+    delete,
     func,
+    insert,
     literal,
     select,
     true,
     update,
 )
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.dml import UpdateBase
 
 from galley.appends import write_last
-from galley.db import Base, BigId, UTCDateTime, insert_for, utcnow
+from galley.db import Base, BigId, Database, UTCDateTime, utcnow
 from galley.errors import Conflict, FieldError, InvalidRequest
 from galley.privacy.keys import DataKeys, keys_of
 
@@ -52,6 +64,8 @@ KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 # How long an answer is kept for replay (API conventions: 24 hours).
 REPLAY_WINDOW = dt.timedelta(hours=24)
 _IN_FLIGHT = "A request with this Idempotency-Key is still in progress."
+# What `galley_hold_key` fails a statement with while another request holds the key.
+_HELD = "GK409"
 _REPLAYED_HEADERS = ("location", "etag", "content-type")
 # Answers hold personal data and secrets shown once (API keys, webhook secrets): sealed.
 BODY = "idempotency_keys.response_body"
@@ -71,11 +85,37 @@ class IdempotencyKey(Base):
     response_headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Claim:
-    """A request's hold on its key: the row its answer goes to."""
+    """A request's claim on its key, handed over to ride with one of its statements; the
+    answer goes with it when it is known before the claim is sent."""
 
-    id: int
+    caller: str
+    key: str
+    fingerprint: str
+    claimed_at: dt.datetime
+    lock: ColumnElement[bool] | None
+    answer: dict[str, Any] | None = None
+    sent: bool = False
+
+    def statement(self) -> UpdateBase:
+        self.sent = True
+        table = cast(Table, IdempotencyKey.__table__)
+        values = {
+            "caller": self.caller,
+            "key": self.key,
+            "fingerprint": self.fingerprint,
+            "claimed_at": self.claimed_at,
+            **(self.answer or {}),
+        }
+        if self.lock is None:
+            return insert(table).values(values)
+        row = select(*(literal(v, table.c[name].type) for name, v in values.items()))
+        return insert(table).from_select(list(values), row.where(self.lock))
+
+
+class RunAgain(Exception):
+    """The key was taken over (`settle`): run the request again."""
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
@@ -91,74 +131,74 @@ def validate_key(key: str) -> str:
     return key
 
 
-async def claim(session: AsyncSession, caller: str, key: str, print_: str) -> Claim | Response:
-    """Claim the key in the request's transaction, or return the stored answer to replay.
+def claim(session: AsyncSession, caller: str, key: str, print_: str) -> Claim:
+    """Hand the request's claim on its key over to ride with one of its statements."""
+    held = Claim(caller, key, print_, utcnow(), _hold(session, caller, key))
+    write_last(session, held.statement)
+    return held
 
-    Raises 409 while another request holds the key, and 422 for a key used with
-    another request. A fresh key costs one statement.
-    """
-    now = utcnow()
-    lock = _lock(session, caller, key)
-    table = IdempotencyKey.__table__
-    values = {"caller": caller, "key": key, "fingerprint": print_, "claimed_at": now}
-    claiming = insert_for(session, table)
-    if lock is None:
-        claiming = claiming.values(values)
-    else:
-        row = select(*(literal(v, table.c[name].type) for name, v in values.items()))
-        claiming = claiming.from_select(list(values), row.where(lock))
-    claimed = (
-        await session.execute(
-            claiming.on_conflict_do_nothing(index_elements=["caller", "key"]).returning(table.c.id)
+
+async def settle(
+    database: Database, error: Exception, caller: str, key: str, print_: str
+) -> Response:
+    """What a request with a key answers when it failed with `error`: the key's stored
+    answer, 409 while another request holds the key, or the error itself; `RunAgain`
+    when its claim met a key left without an answer, now taken over."""
+    async with database.transaction() as session:
+        lock = _digest(caller, key)
+        held = (
+            func.pg_try_advisory_xact_lock(lock)
+            if session.get_bind().dialect.name == "postgresql"
+            else true()
         )
-    ).scalar()
-    if claimed is not None:
-        return Claim(claimed)
-    # The key has an answer, or another request holds it (then this one did not get its
-    # lock; ask again, as the holder may have finished since).
-    probe = select((true() if lock is None else lock).label("held")).subquery("probe")
-    found = (
-        await session.execute(
-            select(probe.c.held, table).select_from(
-                probe.outerjoin(table, and_(table.c.caller == caller, table.c.key == key))
+        table = IdempotencyKey.__table__
+        probe = select(held.label("held")).subquery("probe")
+        found = (
+            await session.execute(
+                select(probe.c.held, table).select_from(
+                    probe.outerjoin(table, and_(table.c.caller == caller, table.c.key == key))
+                )
             )
-        )
-    ).one()
-    if found.status_code is not None and found.claimed_at >= now - REPLAY_WINDOW:
-        if found.fingerprint != print_:
-            raise InvalidRequest(
-                "This Idempotency-Key was used with a different request; use a new key.",
-                [FieldError(field="Idempotency-Key", message="reused with another body")],
-            )
-        return _replay(found, keys_of(session))
-    if not found.held:
-        raise Conflict(_IN_FLIGHT)
-    if found.id is None:
-        # Its holder failed, and so left no row, since this request's claim met it.
-        return await claim(session, caller, key, print_)
-    # Unanswered (a refusal kept it) or past the replay window: this request's now.
-    await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.id == found.id)
-        .values(
-            fingerprint=print_,
-            claimed_at=now,
-            status_code=None,
-            response_body=None,
-            response_headers=None,
-        )
-    )
-    return Claim(found.id)
+        ).one()
+        if found.status_code is not None and found.claimed_at >= utcnow() - REPLAY_WINDOW:
+            if found.fingerprint != print_:
+                raise InvalidRequest(
+                    "This Idempotency-Key was used with a different request; use a new key.",
+                    [FieldError(field="Idempotency-Key", message="reused with another body")],
+                ) from error
+            return _replay(found, keys_of(session))
+        if not found.held:
+            raise Conflict(_IN_FLIGHT) from error
+        if not _claim_failed(error):
+            raise error
+        if found.id is not None:
+            # Unanswered (a refusal kept it) or past the replay window: this request's now.
+            await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == found.id))
+    raise RunAgain from error
 
 
-def _lock(session: AsyncSession, caller: str, key: str) -> ColumnElement[bool] | None:
-    """On PostgreSQL, taking the key's advisory lock if it is free (a 64-bit digest of the
-    caller and key: two keys sharing one would only answer 409 while the other runs);
+def _claim_failed(error: Exception) -> bool:
+    """Whether the request failed on its claim: the key's row or its lock was taken."""
+    if not isinstance(error, DBAPIError):
+        return False
+    if getattr(error.orig, "sqlstate", None) == _HELD:
+        return True
+    return isinstance(error, IntegrityError) and IdempotencyKey.__tablename__ in str(error.orig)
+
+
+def _hold(session: AsyncSession, caller: str, key: str) -> ColumnElement[bool] | None:
+    """On PostgreSQL, holding the key's advisory lock or failing the statement (GK409);
     None on SQLite, where writers take their turns."""
     if session.get_bind().dialect.name != "postgresql":
         return None
+    return func.galley_hold_key(_digest(caller, key))
+
+
+def _digest(caller: str, key: str) -> int:
+    """A 64-bit digest of the caller and key: two keys sharing one would only answer 409
+    while the other runs."""
     digest = hashlib.sha256(f"{caller}\n{key}".encode()).digest()
-    return func.pg_try_advisory_xact_lock(int.from_bytes(digest[:8], "big", signed=True))
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _replay(row: Row[Any], keys: DataKeys) -> Response:
@@ -173,15 +213,20 @@ def _replay(row: Row[Any], keys: DataKeys) -> Response:
 
 
 def record(session: AsyncSession, claim_: Claim, response: Response) -> None:
-    """Store the answer in the request's own transaction, the claim's, with its last statement."""
+    """Store the answer in the request's own transaction, the claim's, with its last
+    statement: the claim's own, when it has not gone yet."""
     headers = {name: value for name, value in response.headers.items() if name in _REPLAYED_HEADERS}
+    answer = {
+        "status_code": response.status_code,
+        "response_body": keys_of(session).seal(bytes(response.body).decode(), BODY),
+        "response_headers": json.loads(json.dumps(headers)),
+    }
+    if not claim_.sent:
+        claim_.answer = answer
+        return
     write_last(
         session,
         update(IdempotencyKey)
-        .where(IdempotencyKey.id == claim_.id)
-        .values(
-            status_code=response.status_code,
-            response_body=keys_of(session).seal(bytes(response.body).decode(), BODY),
-            response_headers=json.loads(json.dumps(headers)),
-        ),
+        .where(IdempotencyKey.caller == claim_.caller, IdempotencyKey.key == claim_.key)
+        .values(answer),
     )

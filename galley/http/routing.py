@@ -13,12 +13,14 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.db import Database
-from galley.errors import UnsupportedMediaType, problem_responses
+from galley.errors import Conflict, UnsupportedMediaType, problem_responses
 from galley.http import idempotency
 from galley.http.throttle import Throttle, client_address
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _READ_METHODS = frozenset({"GET", "HEAD"})
+# Times a request's key may be taken over from a claim left without an answer.
+_TAKE_OVERS = 3
 
 
 class Guard:
@@ -91,8 +93,9 @@ async def _run(
     claim: tuple[str, str, str] | None,
 ) -> Response:
     """Run the route in one transaction, committed before the answer leaves; with an
-    `Idempotency-Key` (`claim`: caller, key and fingerprint), claimed by its first
-    statement and answered by its last, or its stored answer replayed.
+    `Idempotency-Key` (`claim`: caller, key and fingerprint), claimed by one of its
+    statements and answered by its last, or its stored answer replayed
+    (`galley.http.idempotency`).
 
     A transaction the database aborted to break a deadlock (or a serialization
     conflict), or one whose connection was found closed before anything ran, wrote
@@ -101,15 +104,25 @@ async def _run(
 
     async def attempt(session: AsyncSession) -> Response:
         request.state.session = session
-        held = None if claim is None else await idempotency.claim(session, *claim)
-        if isinstance(held, Response):
-            return held
+        held = None if claim is None else idempotency.claim(session, *claim)
         response = await handle(request)
         if held is not None:
             idempotency.record(session, held, response)
         return response
 
-    return await database.run(attempt, read_only=request.method in _READ_METHODS)
+    read_only = request.method in _READ_METHODS
+    if claim is None:
+        return await database.run(attempt, read_only=read_only)
+    for _ in range(_TAKE_OVERS):
+        try:
+            return await database.run(attempt, read_only=read_only)
+        except Exception as error:
+            caller, key, print_ = claim
+            try:
+                return await idempotency.settle(database, error, caller, key, print_)
+            except idempotency.RunAgain:
+                continue
+    raise Conflict("Other requests with this Idempotency-Key keep taking it; try again.")
 
 
 async def _require_media_type(request: Request, accepted: frozenset[str]) -> None:

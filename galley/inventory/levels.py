@@ -20,10 +20,23 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
-from typing import cast
+from dataclasses import dataclass, replace
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, Table, bindparam, case, event, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    event,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
@@ -42,6 +55,17 @@ _LEDGER = cast(Table, StockLedgerEntry.__table__)
 _PRODUCTS = PRODUCTS
 _LOCATIONS = cast(Table, Location.__table__)
 _HELD = "galley.inventory.held"
+
+
+@dataclass(frozen=True)
+class Stocked:
+    """Products read by SKU with their figures at a location (`stocked`): the location's
+    id (None when there is none), each product's row by SKU (with what the read was asked
+    to carry), and its figures by product id (None where it has no row there yet)."""
+
+    location_id: int | None
+    rows: dict[str, Row[Any]]
+    seen: dict[int, Level | None]
 
 
 # Built once: these run on every order, and building a statement costs as much as running it.
@@ -64,8 +88,7 @@ _FIGURES = (
 _LOCK = _FIGURES.where(_LEVELS.c.location_id == bindparam("location_id")).with_for_update(
     of=_LEVELS
 )
-# Found by the location's code (what an order names), with its key.
-_READ_AT = _FIGURES.add_columns(_LEVELS.c.location_id).where(_LOCATIONS.c.code == bindparam("code"))
+_FIGURE_COLUMNS = ("on_hand", "reserved", "backordered", "incoming")
 # A level's signed changes, by column: the rows joined by `change_levels`.
 _DELTAS = {
     "product": BigInteger(),
@@ -155,7 +178,9 @@ async def change_levels(
             held[location_id, c.product_id] = held[location_id, c.product_id].after(c)
     if rows:
         by = rows_of(session, "changed", rows, **_DELTAS)
-        await session.execute(
+        # What was handed to `galley.appends` so far rides along: the rows are held anyway.
+        await appends.write_with(
+            session,
             update(_LEVELS)
             .where(_LEVELS.c.location_id == location_id, _LEVELS.c.product_id == by.c.product)
             .values(
@@ -165,7 +190,7 @@ async def change_levels(
                 incoming=_LEVELS.c.incoming + by.c.incoming,
                 updated_at=utcnow(),
             )
-            .add_cte(by)
+            .add_cte(by),
         )
     return [] if before is None else _fallen_low(before, changes)
 
@@ -191,11 +216,64 @@ def _fallen_low(before: Mapping[int, Level], changes: list[LevelChange]) -> list
     return [Announced("stock.low", fallen)] if fallen else []
 
 
-async def plan_taken_last(
-    session: AsyncSession, location: str, requested: Mapping[int, int]
-) -> Plan | None:
-    """Allocate what each product has available at the location (its code); the rest
-    would be backordered. Nothing is locked: `take` checks the plan under the lock.
+def by_sku_at(*also: ColumnElement[Any]) -> Select[Any]:
+    """A read of products by SKU with their figures at a location named by its code, as
+    they stand (nothing is locked), and `also` of each product: for `stocked`, built once
+    by its caller. A product without a row at the location, or a location that does not
+    exist, reads as no figures."""
+    return (
+        select(
+            *also,
+            _LOCATIONS.c.id.label("stocked_location_id"),
+            _PRODUCTS.c.id.label("stocked_product_id"),
+            _LEVELS.c.id.label("stocked_level_id"),
+            *(_LEVELS.c[name].label(f"stocked_{name}") for name in _FIGURE_COLUMNS),
+            _PRODUCTS.c.sku.label("stocked_sku"),
+            _LOCATIONS.c.code.label("stocked_code"),
+            _PRODUCTS.c.reorder_point.label("stocked_reorder_point"),
+        )
+        .select_from(
+            _PRODUCTS.outerjoin(_LOCATIONS, _LOCATIONS.c.code == bindparam("code")).outerjoin(
+                _LEVELS,
+                and_(
+                    _LEVELS.c.product_id == _PRODUCTS.c.id,
+                    _LEVELS.c.location_id == _LOCATIONS.c.id,
+                ),
+            )
+        )
+        .where(_PRODUCTS.c.sku.in_(bindparam("skus", expanding=True)))
+    )
+
+
+async def stocked(
+    session: AsyncSession, read: Select[Any], location: str, skus: Sequence[str]
+) -> Stocked:
+    """What `read` (from `by_sku_at`) finds of the products with these SKUs at the location
+    with this code; unknown SKUs are simply absent."""
+    rows = (await session.execute(read, {"code": location, "skus": list(skus)})).all()
+    location_id = rows[0].stocked_location_id if rows else None
+    seen = {
+        row.stocked_product_id: None
+        if row.stocked_level_id is None
+        else Level(
+            row.stocked_product_id,
+            row.stocked_on_hand,
+            row.stocked_reserved,
+            row.stocked_backordered,
+            row.stocked_incoming,
+            row.stocked_sku,
+            row.stocked_code,
+            row.stocked_reorder_point,
+        )
+        for row in rows
+    }
+    return Stocked(location_id, {row.stocked_sku: row for row in rows}, seen)
+
+
+def plan_taken_last(stocked: Stocked, requested: Mapping[int, int]) -> Plan | None:
+    """Allocate what each product has available at the location, as `stocked` read it;
+    the rest would be backordered. Nothing is locked: `take` checks the plan under the
+    lock.
 
     None where the order must be planned under the lock (`plan_locked`): outside a run
     that could repeat the transaction, or in the run after a plan that no longer held
@@ -203,17 +281,16 @@ async def plan_taken_last(
     is no such location); and for an order that would wait for stock, which queues by its
     number behind those waiting already: another order must not take the stock freed
     meanwhile while this older one waits."""
-    if locking_first():
+    if locking_first() or stocked.location_id is None:
         return None
-    ids = sorted(requested)
-    found = (await session.execute(_READ_AT, {"code": location, "product_ids": ids})).all()
-    if len(found) < len(ids):
+    seen = {p: stocked.seen.get(p) for p in requested}
+    if any(level is None for level in seen.values()):
         return None
-    seen = {row.product_id: Level(*row[:-1]) for row in found}
-    allocations = _allocated(seen, requested)
+    levels = cast(dict[int, Level], seen)
+    allocations = _allocated(levels, requested)
     if any(a.backordered for a in allocations.values()):
         return None
-    return Plan(found[0].location_id, requested, allocations, seen, locked=False)
+    return Plan(stocked.location_id, requested, allocations, levels, locked=False)
 
 
 async def plan_locked(

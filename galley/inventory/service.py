@@ -29,12 +29,15 @@ from galley.inventory.errors import (
     StockReserved,
 )
 from galley.inventory.filters import StockFilters as StockFilters
+from galley.inventory.levels import Stocked as Stocked
+from galley.inventory.levels import by_sku_at as by_sku_at
 
 # Other areas move stock through these; `levels` is the only module that locks its rows.
 from galley.inventory.levels import change_levels as change_levels
 from galley.inventory.levels import level_view as level_view
 from galley.inventory.levels import locations_of as locations_of
 from galley.inventory.levels import lock_levels as lock_levels
+from galley.inventory.levels import stocked as stocked
 from galley.inventory.levels import take as take
 from galley.inventory.levels import write_ledger as write_ledger
 from galley.inventory.models import Location, StockLedgerEntry, StockLevel
@@ -83,11 +86,15 @@ async def location_id_for(session: AsyncSession, code: str, *, field: str) -> in
     """The id of a location named in a request body; 422 when there is none."""
     location_id = (await session.execute(_LOCATION_ID, {"code": code})).scalar()
     if location_id is None:
-        raise InvalidRequest(
-            f"There is no location with code {code}.",
-            [FieldError(field=field, message="unknown location")],
-        )
+        raise _no_location(code, field=field)
     return location_id
+
+
+def _no_location(code: str, *, field: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"There is no location with code {code}.",
+        [FieldError(field=field, message="unknown location")],
+    )
 
 
 async def list_locations(
@@ -268,12 +275,15 @@ async def _product_id(session: AsyncSession, sku: str) -> int:
 
 
 async def plan_reservation(
-    session: AsyncSession, location: str, requested: Mapping[int, int]
+    session: AsyncSession, stocked: levels.Stocked, location: str, requested: Mapping[int, int]
 ) -> Plan:
-    """What an order of `requested` takes at the location it names (a 422 when there is
-    none): planned to be taken last where it can be (`levels.plan_taken_last`)."""
-    return await levels.plan_taken_last(session, location, requested) or await levels.plan_locked(
-        session, await location_id_for(session, location, field="location"), requested
+    """What an order of `requested` takes at the location it names, as `stocked` read it
+    (a 422 when there is none): planned to be taken last where it can be
+    (`levels.plan_taken_last`)."""
+    if stocked.location_id is None:
+        raise _no_location(location, field="location")
+    return levels.plan_taken_last(stocked, requested) or await levels.plan_locked(
+        session, stocked.location_id, requested
     )
 
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import BigInteger, Table
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
-from galley.catalog.service import Sellable, sellables
+from galley import appends
+from galley.catalog.service import SELLABLE_COLUMNS, Sellable, sellable_of
 from galley.changes import Change, OrderPlaced
 from galley.db import utcnow
 from galley.errors import FieldError, InvalidRequest
@@ -28,9 +32,32 @@ from galley.orders.schemas import OrderCreate, OrderOut
 from galley.orders.views import DELIVERY, order_view
 from galley.privacy.keys import keys_of
 
-# The rows as inserted, as every read of an order has them (`views.order_view`).
-_INSERT_ORDER = insert(Order).returning(Order)
-_INSERT_LINES = insert(OrderLine).returning(OrderLine)
+_ORDERS = cast(Table, Order.__table__)
+_LINES = cast(Table, OrderLine.__table__)
+
+
+class _next_number(FunctionElement[int]):
+    """The number of the order placed next, drawn by the read that opens placing it."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(_next_number, "postgresql")
+def _drawn_from_the_sequence(element: _next_number, compiler: SQLCompiler, **kw: Any) -> str:
+    # A scalar subquery runs once for the statement, not once per row.
+    return "(SELECT nextval(pg_get_serial_sequence('orders', 'number')))"
+
+
+@compiles(_next_number)
+def _after_the_last(element: _next_number, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite: one writer at a time, from BEGIN IMMEDIATE on (`galley.db`).
+    return "(SELECT coalesce(max(number), 0) + 1 FROM orders)"
+
+
+# What placing an order reads, in one statement: each line's product, its stock at the
+# order's location as it stands, and the new order's number.
+_READ = inventory.by_sku_at(*SELLABLE_COLUMNS, _next_number().label("order_number"))
 
 
 async def place_order(
@@ -41,59 +68,63 @@ async def place_order(
     actor: str,
     customer_id: int | None = None,
 ) -> tuple[OrderOut, list[Change]]:
-    """Place the order; `customer_id` is the customer placing it (from their token)."""
-    products = await _sellable_lines(session, request, currency)
+    """Place the order; `customer_id` is the customer placing it (from their token).
+
+    Its rows are handed to `galley.appends`: they go with the statement that takes its
+    stock, and nothing reads them back before."""
+    stocked = await inventory.stocked(
+        session, _READ, request.location, [line.sku for line in request.lines]
+    )
+    products = _sellable_lines(request, stocked, currency)
     wanted = {products[line.sku].id: line.quantity for line in request.lines}
-    plan = await inventory.plan_reservation(session, request.location, wanted)
-    location_id, allocations = plan.location_id, plan.allocations
+    plan = await inventory.plan_reservation(session, stocked, request.location, wanted)
+    allocations = plan.allocations
     _refuse_backorders_not_allowed(request, products, allocations)
 
     keys = keys_of(session)
     now = utcnow()
-    order: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
-        "location_id": location_id,
-        "customer_id": customer_id,
-        "status": rules.status_after_placing([a.backordered for a in allocations.values()]),
-        "customer_ref": request.customer_ref,
-        "note": request.note,
-        "delivery": None
+    order = Order(
+        number=next(iter(stocked.rows.values())).order_number,
+        id=str(uuid.uuid4()),
+        location_id=plan.location_id,
+        customer_id=customer_id,
+        status=rules.status_after_placing([a.backordered for a in allocations.values()]),
+        customer_ref=request.customer_ref,
+        note=request.note,
+        delivery=None
         if request.delivery is None
         else keys.seal(request.delivery.model_dump_json(), DELIVERY),
-        "total_amount": sum(
+        total_amount=sum(
             rules.line_total(products[line.sku].price, line.quantity) for line in request.lines
         ),
-        "currency": currency,
-        "created_at": now,
-        "updated_at": now,
-    }
-    row = (await session.execute(_INSERT_ORDER, order)).scalar_one()
-    lines = (
-        (
-            await session.execute(
-                _INSERT_LINES,
-                [
-                    {
-                        "order_number": row.number,
-                        "position": position,
-                        "product_id": products[line.sku].id,
-                        "sku": line.sku,
-                        "quantity": line.quantity,
-                        "allocated": allocations[products[line.sku].id].allocated,
-                        "backordered": allocations[products[line.sku].id].backordered,
-                        "unit_price": products[line.sku].price,
-                    }
-                    for position, line in enumerate(request.lines)
-                ],
-            )
-        )
-        .scalars()
-        .all()
+        currency=currency,
+        created_at=now,
+        updated_at=now,
     )
-    history.record(session, _placement_events(row, lines, actor))
-    placed = order_view(row, request.location, lines, keys)
+    lines = [
+        OrderLine(
+            order_number=order.number,
+            position=position,
+            product_id=products[line.sku].id,
+            sku=line.sku,
+            quantity=line.quantity,
+            allocated=allocations[products[line.sku].id].allocated,
+            backordered=allocations[products[line.sku].id].backordered,
+            unit_price=products[line.sku].price,
+        )
+        for position, line in enumerate(request.lines)
+    ]
+    appends.append(session, _ORDERS, [_row(_ORDERS, order)])
+    appends.append(session, _LINES, [_row(_LINES, line) for line in lines])
+    history.record(session, _placement_events(order, lines, actor))
+    placed = order_view(order, request.location, lines, keys)
     by_id = {product.id: product for product in products.values()}
     return placed, [OrderPlaced(placed, actor, plan, by_id)]
+
+
+def _row(table: Table, entity: Order | OrderLine) -> dict[str, Any]:
+    """The columns the entity was given, for `galley.appends`."""
+    return {c.key: getattr(entity, c.key) for c in table.c if c.key in vars(entity)}
 
 
 def _refuse_backorders_not_allowed(
@@ -138,12 +169,12 @@ def _placement_events(order: Order, lines: Sequence[OrderLine], actor: str) -> l
     ]
 
 
-async def _sellable_lines(
-    session: AsyncSession, request: OrderCreate, currency: str
+def _sellable_lines(
+    request: OrderCreate, stocked: inventory.Stocked, currency: str
 ) -> dict[str, Sellable]:
     """Every line's product, or a 422 naming every bad line."""
     skus = [line.sku for line in request.lines]
-    products = await sellables(session, skus)
+    products = {sku: sellable_of(row) for sku, row in stocked.rows.items()}
     duplicates = set(rules.duplicate_skus(skus))
     seen: set[str] = set()
     errors: list[FieldError] = []

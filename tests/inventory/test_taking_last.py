@@ -37,6 +37,12 @@ async def _tea(session: AsyncSession) -> int:
     return (await sellables(session, ["TEA"]))["TEA"].id
 
 
+async def _plan(session: AsyncSession, tea: int, quantity: int) -> inventory.Plan:
+    """An order's plan for TEA in the kitchen, from the figures as they stand."""
+    stocked = await inventory.stocked(session, inventory.by_sku_at(), "KITCHEN", ["TEA"])
+    return await inventory.plan_reservation(session, stocked, "KITCHEN", {tea: quantity})
+
+
 async def test_a_plan_the_stock_moved_under_is_run_again_locking_first(
     client: httpx.AsyncClient, database: Database
 ) -> None:
@@ -44,11 +50,11 @@ async def test_a_plan_the_stock_moved_under_is_run_again_locking_first(
 
     async def order_three(session: AsyncSession) -> dict[int, inventory.Level]:
         tea = await _tea(session)
-        plan = await inventory.plan_reservation(session, "KITCHEN", {tea: 3})
+        plan = await _plan(session, tea, 3)
         plans.append(plan)
         if len(plans) == 1:  # another order takes 4 of the 5 meanwhile
             async with database.transaction() as other:
-                taken = await inventory.plan_reservation(other, "KITCHEN", {tea: 4})
+                taken = await _plan(other, tea, 4)
                 await inventory.take(other, taken)
         figures, _ = await inventory.take(session, plan)
         return figures
@@ -69,11 +75,9 @@ async def test_a_plan_still_true_under_the_lock_is_taken_as_planned(
 
     async def order_two(session: AsyncSession) -> inventory.Plan:
         tea = await _tea(session)
-        plan = await inventory.plan_reservation(session, "KITCHEN", {tea: 2})
+        plan = await _plan(session, tea, 2)
         async with database.transaction() as other:  # takes 1: 2 of the 4 left still fit
-            await inventory.take(
-                other, await inventory.plan_reservation(other, "KITCHEN", {tea: 1})
-            )
+            await inventory.take(other, await _plan(other, tea, 1))
         await inventory.take(session, plan)
         return plan
 
@@ -88,6 +92,6 @@ async def test_outside_a_run_that_could_repeat_it_the_stock_is_locked_first(
 ) -> None:
     async with database.transaction() as session:
         tea = await _tea(session)
-        plan = await inventory.plan_reservation(session, "KITCHEN", {tea: 2})
+        plan = await _plan(session, tea, 2)
         await inventory.take(session, plan)
     assert plan.locked
