@@ -127,10 +127,10 @@ class SourcingChanged:
 
 @dataclass(frozen=True)
 class DraftsGrew:
-    """Lines were added to these drafts: those of suppliers taking orders automatically go
-    out, unless their batching window holds them back."""
+    """Lines were added to drafts: those of suppliers taking orders automatically that
+    their batching window does not hold back (`due`) go out."""
 
-    purchase_order_ids: tuple[int, ...]
+    due: tuple[int, ...]
     actor: str
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     URL,
     BigInteger,
     DateTime,
+    FromClause,
     Integer,
     MetaData,
     column,
@@ -238,12 +239,20 @@ def rows_of(
     session: AsyncSession, name: str, rows: Sequence[Mapping[str, Any]], **types: TypeEngine[Any]
 ) -> CTE:
     """`rows` as a table of the given columns, for one statement to join (`add_cte` it): an
-    UPDATE of many rows is then one statement on the wire on both engines, not one per row.
+    UPDATE of many rows is then one statement on the wire on both engines, not one per row."""
+    listed = rows_from(session, name, rows, **types)
+    return listed if isinstance(listed, CTE) else select(*listed.c).cte(name)
 
-    On PostgreSQL the table is `galley.unnested` (one array per column), which SQLAlchemy
-    compiles once for any number of rows; on SQLite it is a `VALUES` list."""
+
+def rows_from(
+    session: AsyncSession, name: str, rows: Sequence[Mapping[str, Any]], **types: TypeEngine[Any]
+) -> FromClause:
+    """`rows` as a table of the given columns to select from. On PostgreSQL the table is
+    `galley.unnested` (one array per column), which SQLAlchemy compiles once for any number
+    of rows; on SQLite it is a `VALUES` list (as a `WITH`: SQLite names no columns of a
+    `VALUES` in `FROM`)."""
     if session.get_bind().dialect.name == "postgresql":
-        return select(*unnested(name, rows, types).c).cte(name)
+        return unnested(name, rows, types)
     listed = values(*(column(key, type_) for key, type_ in types.items()), name=name)
     return listed.data([tuple(row[key] for key in types) for row in rows]).cte(name)
 

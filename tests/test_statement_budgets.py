@@ -34,8 +34,8 @@ pytestmark = pytest.mark.postgres
 
 CEILINGS = {
     "order in stock": 5,
-    "order that buys, 1 line": 13,
-    "order that buys, 50 lines": 13,
+    "order that buys, 1 line": 8,
+    "order that buys, 50 lines": 8,
     "receipt filling 3 orders": 18,
     "read an order": 3,
     "read a product": 3,

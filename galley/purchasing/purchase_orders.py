@@ -8,25 +8,23 @@ from typing import cast
 from sqlalchemy import BigInteger, Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from galley.appends import append
 from galley.catalog.service import sellables
 from galley.changes import Change, CoverChanged
 from galley.db import key_from, rows_of, update_row, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.inventory import service as inventory
-from galley.purchasing import rules, suppliers
+from galley.purchasing import history, rules, suppliers
 from galley.purchasing.errors import (
     EmptyPurchaseOrder,
     IllegalPurchaseOrderTransition,
     PurchaseOrderNotFound,
 )
-from galley.purchasing.models import PurchaseOrder, PurchaseOrderEvent, PurchaseOrderLine
+from galley.purchasing.models import PurchaseOrder, PurchaseOrderLine
 from galley.purchasing.replenishment import Purchase, add_to_drafts, send_drafts
 from galley.purchasing.schemas import PurchaseLineRequest, PurchaseOrderCreate
 from galley.purchasing.views import Loaded, load
 
 _LINES = cast(Table, PurchaseOrderLine.__table__)
-_HISTORY = cast(Table, PurchaseOrderEvent.__table__)
 
 
 async def lock(session: AsyncSession, po_id: str, *, also: Iterable[int] = ()) -> Loaded:
@@ -120,15 +118,15 @@ async def edit_draft(
         await session.execute(insert(_LINES), new)
     await inventory.change_levels(session, location_id, changes)
     await _set_costs(session, found.order.id, lines, products)
-    record_event(
+    history.record(
         session,
-        found.order.id,
+        [found.order.id],
         "edited",
         None,
         None,
         "edited by hand",
         actor,
-        {"lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines]},
+        [{"lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines]}],
     )
     await update_row(session, found.order, {"updated_at": utcnow()})
     return [CoverChanged(location_id, tuple(p for p, _ in products.values()), actor)]
@@ -157,9 +155,9 @@ async def cancel(
         found.order.location_id,
         [inventory.LevelChange(p, incoming=-n) for p, n in outstanding],
     )
-    record_event(
+    history.record(
         session,
-        found.order.id,
+        [found.order.id],
         "status_changed",
         found.order.status,
         target,
@@ -177,30 +175,6 @@ def _require(found: Loaded, action: rules.POAction) -> rules.POStatus:
         return rules.next_po_status(current, action)
     except rules.IllegalPOTransition:
         raise IllegalPurchaseOrderTransition(current, action) from None
-
-
-def record_event(
-    session: AsyncSession,
-    po_id: int,
-    kind: str,
-    from_status: str | None,
-    to_status: str | None,
-    cause: str,
-    actor: str,
-    data: dict[str, object] | None,
-) -> None:
-    """An entry in the purchase order's history, written as the transaction commits."""
-    entry = {
-        "purchase_order_id": po_id,
-        "type": kind,
-        "from_status": from_status,
-        "to_status": to_status,
-        "cause": cause,
-        "actor": actor,
-        "data": data,
-        "created_at": utcnow(),
-    }
-    append(session, _HISTORY, [entry])
 
 
 async def _products(

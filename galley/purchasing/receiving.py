@@ -12,9 +12,9 @@ from galley.changes import Change, StockFreed
 from galley.db import update_row, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.inventory import service as inventory
-from galley.purchasing import rules
+from galley.purchasing import history, rules
 from galley.purchasing.errors import IllegalPurchaseOrderTransition, OverReceipt
-from galley.purchasing.purchase_orders import lock, record_event, set_on_lines
+from galley.purchasing.purchase_orders import lock, set_on_lines
 from galley.purchasing.schemas import ReceiptCreate
 from galley.purchasing.views import Loaded, announcement
 
@@ -82,15 +82,15 @@ async def receive(
     target = rules.status_after_receipt(
         [(line.quantity_ordered, received[line.id]) for line in found.lines]
     )
-    record_event(
+    history.record(
         session,
-        found.order.id,
+        [found.order.id],
         "received",
         current,
         target,
         "goods received",
         actor,
-        {"lines": [{"sku": a.sku, "quantity": a.quantity} for a in receipt.lines]},
+        [{"lines": [{"sku": a.sku, "quantity": a.quantity} for a in receipt.lines]}],
     )
     moved_on = await update_row(session, found.order, {"status": target, "updated_at": utcnow()})
     now = {line.id: line for line in [*found.lines, *arrived]}

@@ -13,10 +13,28 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, insert, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    ColumnElement,
+    Row,
+    String,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    literal,
+    literal_column,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.types import TypeEngine
 
+from galley.appends import write_last
 from galley.catalog.service import Sellable, sellables, sellables_by_id
 from galley.changes import (
     Change,
@@ -27,45 +45,54 @@ from galley.changes import (
     StockFreed,
     StockTaken,
 )
-from galley.db import insert_for, settings_of, utcnow
+from galley.db import UTCDateTime, insert_for, rows_from, settings_of, utcnow
 from galley.inventory import service as inventory
-from galley.purchasing import rules, views
-from galley.purchasing.models import PurchaseOrder, PurchaseOrderEvent, PurchaseOrderLine, Supplier
+from galley.purchasing import history, rules, views
+from galley.purchasing.models import PurchaseOrder, PurchaseOrderLine, Supplier
 from galley.purchasing.schemas import PlanItem
 
 _POS = cast(Table, PurchaseOrder.__table__)
 _PO_LINES = cast(Table, PurchaseOrderLine.__table__)
-_PO_EVENTS = cast(Table, PurchaseOrderEvent.__table__)
 _DRAFT = text("status = 'draft'")
 
-_DRAFTS = (
-    select(PurchaseOrder.id, PurchaseOrder.supplier_id, PurchaseOrder.created_at)
-    .where(
-        PurchaseOrder.location_id == bindparam("location_id"),
-        PurchaseOrder.supplier_id.in_(bindparam("supplier_ids", expanding=True)),
-        PurchaseOrder.status == "draft",
-    )
-    .order_by(PurchaseOrder.id)
-    .with_for_update()
-)
-_DUE_DRAFT = aliased(PurchaseOrder)
-_SENT = aliased(PurchaseOrder)
-# Drafts (with lines) of auto-sending suppliers not sent an order there since `cutoff`.
-_DUE = (
-    select(_DUE_DRAFT.id)
-    .join(Supplier, Supplier.id == _DUE_DRAFT.supplier_id)
-    .where(
-        _DUE_DRAFT.status == "draft",
-        Supplier.auto_send.is_(True),
-        exists().where(PurchaseOrderLine.purchase_order_id == _DUE_DRAFT.id),
+
+def _due(
+    supplier_id: ColumnElement[int],
+    location_id: ColumnElement[int],
+    cutoff: dt.datetime | BindParameter[Any],
+) -> ColumnElement[bool]:
+    """Whether a draft of this supplier at this location goes out now: the supplier takes
+    orders automatically and was not sent one for the location since `cutoff`."""
+    sent = aliased(PurchaseOrder)
+    return and_(
+        select(Supplier.auto_send).where(Supplier.id == supplier_id).scalar_subquery(),
         ~exists().where(
-            _SENT.supplier_id == _DUE_DRAFT.supplier_id,
-            _SENT.location_id == _DUE_DRAFT.location_id,
-            _SENT.sent_at > bindparam("cutoff"),
+            sent.supplier_id == supplier_id,
+            sent.location_id == location_id,
+            sent.sent_at > cutoff,
         ),
     )
-    .order_by(_DUE_DRAFT.id)
+
+
+_DRAFT_ROWS = _POS.alias("due_draft")
+# Drafts (with lines) of auto-sending suppliers not sent an order there since `cutoff`.
+_DUE = (
+    select(_DRAFT_ROWS.c.id)
+    .where(
+        _DRAFT_ROWS.c.status == "draft",
+        exists().where(PurchaseOrderLine.purchase_order_id == _DRAFT_ROWS.c.id),
+        _due(_DRAFT_ROWS.c.supplier_id, _DRAFT_ROWS.c.location_id, bindparam("cutoff")),
+    )
+    .order_by(_DRAFT_ROWS.c.id)
 )
+_UPSERTED_SUPPLIER = literal_column("purchase_orders.supplier_id", BigInteger())
+_UPSERTED_LOCATION = literal_column("purchase_orders.location_id", BigInteger())
+_BOUGHT: dict[str, TypeEngine[Any]] = {
+    "po": BigInteger(),
+    "product_id": BigInteger(),
+    "sku": String(),
+    "quantity": BigInteger(),
+}
 
 
 def batch_window(session: AsyncSession) -> dt.timedelta:
@@ -157,34 +184,41 @@ async def add_to_drafts(
     session: AsyncSession, location_id: int, buys: list[Purchase], *, actor: str, cause: str
 ) -> tuple[dict[int, int], list[Change]]:
     """Put purchases on each supplier's open draft for the location, creating it if need be,
-    and count them as incoming. Returns the purchase order each supplier's lines went on."""
-    drafts, created = await _drafts(session, location_id, sorted({b.supplier_id for b in buys}))
-    now = utcnow()
-    upsert = insert_for(session, _PO_LINES).values(
-        purchase_order_id=bindparam("po"),
-        product_id=bindparam("product_id"),
-        sku=bindparam("sku"),
-        quantity_ordered=bindparam("quantity"),
-        quantity_received=0,
+    and count them as incoming. Returns the purchase order each supplier's lines went on.
+
+    The lines go with the statement that counts them incoming, their history as the
+    transaction commits (`galley.appends`)."""
+    drafts = await _drafts(session, location_id, sorted({b.supplier_id for b in buys}))
+    by_supplier = {draft.supplier_id: draft.id for draft in drafts}
+    lines = rows_from(
+        session,
+        "bought",
+        [
+            {
+                "po": by_supplier[b.supplier_id],
+                "product_id": b.product_id,
+                "sku": b.sku,
+                "quantity": b.quantity,
+            }
+            for b in sorted(buys, key=lambda b: (by_supplier[b.supplier_id], b.product_id))
+        ],
+        **_BOUGHT,
     )
-    await session.execute(
+    upsert = insert_for(session, _PO_LINES).from_select(
+        ["purchase_order_id", "product_id", "sku", "quantity_ordered", "quantity_received"],
+        # WHERE: SQLite reads an upsert's ON CONFLICT as a join's ON without one.
+        select(lines.c.po, lines.c.product_id, lines.c.sku, lines.c.quantity, literal(0)).where(
+            true()
+        ),
+    )
+    write_last(
+        session,
         upsert.on_conflict_do_update(
             index_elements=["purchase_order_id", "product_id"],
             set_={
                 "quantity_ordered": _PO_LINES.c.quantity_ordered + upsert.excluded.quantity_ordered
             },
-        )
-        # With RETURNING, the rows go as one statement despite ON CONFLICT (see `galley.db`).
-        .returning(_PO_LINES.c.id),
-        [
-            {
-                "po": drafts[b.supplier_id],
-                "product_id": b.product_id,
-                "sku": b.sku,
-                "quantity": b.quantity,
-            }
-            for b in buys
-        ],
+        ),
     )
     await inventory.change_levels(
         session,
@@ -193,34 +227,30 @@ async def add_to_drafts(
     )
     per_po: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for b in buys:
-        per_po[drafts[b.supplier_id]].append({"sku": b.sku, "quantity": b.quantity})
-    await session.execute(update(_POS).where(_POS.c.id.in_(sorted(per_po))).values(updated_at=now))
-    await session.execute(
-        insert(_PO_EVENTS),
-        [
-            {
-                "purchase_order_id": po,
-                "type": "lines_added",
-                "from_status": None,
-                "to_status": None,
-                "cause": cause,
-                "actor": actor,
-                "data": {"lines": lines},
-                "created_at": now,
-            }
-            for po, lines in sorted(per_po.items())
-        ],
+        per_po[by_supplier[b.supplier_id]].append({"sku": b.sku, "quantity": b.quantity})
+    history.record(
+        session,
+        sorted(per_po),
+        "lines_added",
+        None,
+        None,
+        cause,
+        actor,
+        [{"lines": lines} for _, lines in sorted(per_po.items())],
     )
-    grown: list[Change] = [DraftsGrew(tuple(sorted(per_po)), actor)]
-    if created:
-        grown.insert(0, PurchaseOrdersAnnounced("purchase_order.created", tuple(created)))
-    return drafts, grown
+    grown: list[Change] = [DraftsGrew(tuple(d.id for d in drafts if d.due), actor)]
+    if created := tuple(d.id for d in drafts if d.created):
+        grown.insert(0, PurchaseOrdersAnnounced("purchase_order.created", created))
+    return by_supplier, grown
 
 
 async def send_grown_drafts(session: AsyncSession, grown: DraftsGrew) -> list[Change]:
-    """Send those of the drafts that are due (`send_due_drafts`)."""
-    return await send_due_drafts(
-        session, batch_window(session), only=list(grown.purchase_order_ids), actor=grown.actor
+    """Send the drafts that grew and are due (`_drafts` says which)."""
+    due = list(grown.due)
+    return (
+        await send_drafts(session, due, actor=grown.actor, cause="sent automatically")
+        if due
+        else []
     )
 
 
@@ -229,54 +259,58 @@ async def announce(session: AsyncSession, change: PurchaseOrdersAnnounced) -> li
 
 
 async def send_due_drafts(
-    session: AsyncSession,
-    window: dt.timedelta,
-    *,
-    only: list[int] | None = None,
-    actor: str,
+    session: AsyncSession, window: dt.timedelta, *, actor: str
 ) -> list[Change]:
     """Send the drafts of suppliers who take orders automatically, unless that supplier
     was sent an order for the same location within `window` (then a later call sends it:
     see `galley.purchasing.batching`)."""
-    stmt = _DUE.params(cutoff=utcnow() - window)
-    if only is not None:
-        stmt = stmt.where(_DUE_DRAFT.id.in_(only))
-    due = list((await session.execute(stmt)).scalars())
+    due = list((await session.execute(_DUE, {"cutoff": utcnow() - window})).scalars())
     return await send_drafts(session, due, actor=actor, cause="sent automatically") if due else []
 
 
 async def _drafts(
     session: AsyncSession, location_id: int, supplier_ids: list[int]
-) -> tuple[dict[int, int], list[int]]:
-    """The open draft of each supplier at the location, by supplier, locked; created when
-    missing. Also the ids of the drafts created.
-
-    A draft the insert finds may be sent or cancelled by another transaction before the
-    select locks it; the next round then creates a new one.
-    """
-    found: dict[int, int] = {}
-    created: list[int] = []
-    while missing := [s for s in supplier_ids if s not in found]:
-        now = utcnow()
-        inserted = await session.execute(
-            insert_for(session, _POS)
-            .values(
-                supplier_id=bindparam("supplier_id"),
-                location_id=location_id,
-                status="draft",
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(
-                index_elements=["supplier_id", "location_id"], index_where=_DRAFT
-            )
-            .returning(_POS.c.id),
-            [{"supplier_id": s} for s in missing],
+) -> list[Row[Any]]:
+    """The open draft of each supplier at the location, locked and touched, created where
+    missing, in one statement: its id and supplier, whether this created it, and whether
+    it is due to go out once it has its lines (`_DUE`)."""
+    now = utcnow()
+    suppliers = rows_from(
+        session, "buying_from", [{"supplier_id": s} for s in supplier_ids], supplier_id=BigInteger()
+    )
+    upsert = insert_for(session, _POS).from_select(
+        ["supplier_id", "location_id", "status", "created_at", "updated_at"],
+        select(
+            suppliers.c.supplier_id,
+            literal(location_id, BigInteger()),
+            literal("draft"),
+            literal(now, UTCDateTime()),
+            literal(now, UTCDateTime()),
+        ).where(true()),
+    )
+    found = await session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["supplier_id", "location_id"],
+            index_where=_DRAFT,
+            set_={"updated_at": upsert.excluded.updated_at},
+        ).returning(
+            _POS.c.id,
+            _POS.c.supplier_id,
+            _inserted(session).label("created"),
+            # Named in full: SQLite leaves the columns of RETURNING unqualified, and inside
+            # the subqueries they would name the subqueries' own tables.
+            _due(_UPSERTED_SUPPLIER, _UPSERTED_LOCATION, now - batch_window(session)).label("due"),
         )
-        created += inserted.scalars()
-        rows = await session.execute(_DRAFTS, {"location_id": location_id, "supplier_ids": missing})
-        found |= {row.supplier_id: row.id for row in rows}
-    return found, created
+    )
+    return list(found)
+
+
+def _inserted(session: AsyncSession) -> ColumnElement[bool]:
+    """Whether the upsert inserted the row: on PostgreSQL a row it updated carries its
+    lock (`xmax`); on SQLite an existing draft was created before it was touched now."""
+    if session.get_bind().dialect.name == "postgresql":
+        return literal_column("xmax") == 0
+    return _POS.c.created_at == _POS.c.updated_at
 
 
 async def send_drafts(
@@ -295,22 +329,7 @@ async def send_drafts(
         ).scalars()
     )
     if sent:
-        await session.execute(
-            insert(_PO_EVENTS),
-            [
-                {
-                    "purchase_order_id": po,
-                    "type": "sent",
-                    "from_status": "draft",
-                    "to_status": "sent",
-                    "cause": cause,
-                    "actor": actor,
-                    "data": None,
-                    "created_at": now,
-                }
-                for po in sorted(sent)
-            ],
-        )
+        history.record(session, sorted(sent), "sent", "draft", "sent", cause, actor, at=now)
         return [PurchaseOrdersAnnounced("purchase_order.sent", tuple(sent))]
     return []
 
