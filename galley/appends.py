@@ -83,7 +83,8 @@ async def _send(
 ) -> Result[Any]:
     if not _on_postgresql(session):
         for part in parts:
-            await session.execute(part)
+            # Nobody reads them back: the session's copies of the rows are left as they are.
+            await session.execute(part, execution_options={"synchronize_session": False})
         return await session.execute(statement)
     named = (part.cte(f"written_{n}") for n, part in enumerate(parts))
     return await session.execute(statement.add_cte(*named))

@@ -396,6 +396,20 @@ async def take(session: AsyncSession, plan: Plan) -> tuple[dict[int, Level], lis
     return after, _fallen_low(before, changes)
 
 
+def record_ledger(
+    session: AsyncSession,
+    location_id: int,
+    deltas: Sequence[tuple[int, int]],
+    *,
+    reason: str,
+    reference: str | None,
+    actor: str,
+) -> None:
+    """Ledger entries for `(product_id, delta)` pairs, written with the next statement that
+    carries what was handed to `galley.appends`, or the transaction's last."""
+    appends.append(session, _LEDGER, _entries(location_id, deltas, reason, reference, actor))
+
+
 async def write_ledger(
     session: AsyncSession,
     location_id: int,
@@ -405,9 +419,23 @@ async def write_ledger(
     reference: str | None,
     actor: str,
 ) -> list[int]:
-    """Ledger entries for `(product_id, delta)` pairs; returns their ids."""
+    """The same entries written now, for an answer that shows them: their ids."""
+    rows = _entries(location_id, deltas, reason, reference, actor)
+    if not rows:
+        return []
+    result = await session.execute(insert(_LEDGER).returning(_LEDGER.c.id), rows)
+    return list(result.scalars())
+
+
+def _entries(
+    location_id: int,
+    deltas: Sequence[tuple[int, int]],
+    reason: str,
+    reference: str | None,
+    actor: str,
+) -> list[dict[str, Any]]:
     now = utcnow()
-    rows = [
+    return [
         {
             "product_id": product_id,
             "location_id": location_id,
@@ -420,10 +448,6 @@ async def write_ledger(
         for product_id, delta in deltas
         if delta
     ]
-    if not rows:
-        return []
-    result = await session.execute(insert(_LEDGER).returning(_LEDGER.c.id), rows)
-    return list(result.scalars())
 
 
 async def _ensure(session: AsyncSession, location_id: int, product_ids: Sequence[int]) -> None:

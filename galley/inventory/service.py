@@ -37,6 +37,7 @@ from galley.inventory.levels import change_levels as change_levels
 from galley.inventory.levels import level_view as level_view
 from galley.inventory.levels import locations_of as locations_of
 from galley.inventory.levels import lock_levels as lock_levels
+from galley.inventory.levels import record_ledger as record_ledger
 from galley.inventory.levels import stocked as stocked
 from galley.inventory.levels import take as take
 from galley.inventory.levels import write_ledger as write_ledger

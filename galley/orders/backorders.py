@@ -13,6 +13,7 @@ from typing import Any, cast
 from sqlalchemy import BigInteger, Integer, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from galley.appends import write_last
 from galley.changes import Announced, Change, StockFreed
 from galley.db import rows_of, utcnow
 from galley.inventory import service as inventory
@@ -84,14 +85,17 @@ async def fill_backorders(session: AsyncSession, freed: StockFreed) -> list[Chan
         line=BigInteger(),
         qty=Integer(),
     )
-    await session.execute(
+    # With the stock it reserves, which carries it (`galley.appends`): before the orders
+    # it completes are confirmed.
+    write_last(
+        session,
         update(_LINES)
         .where(_LINES.c.id == filled.c.line)
         .values(
             allocated=_LINES.c.allocated + filled.c.qty,
             backordered=_LINES.c.backordered - filled.c.qty,
         )
-        .add_cte(filled)
+        .add_cte(filled),
     )
     totals: dict[int, int] = defaultdict(int)
     for line, qty in fills:

@@ -102,7 +102,7 @@ async def _consume(
         location_id,
         [inventory.LevelChange(p, on_hand=-n, reserved=-n) for p, n in taken],
     )
-    await inventory.write_ledger(
+    inventory.record_ledger(
         session,
         location_id,
         [(p, -n) for p, n in taken],

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
-from sqlalchemy import BigInteger, Table, delete, insert, select, update
+from sqlalchemy import BigInteger, Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Update
 
-from galley.catalog.service import sellables
+from galley.catalog.service import PRODUCTS, SELLABLE_COLUMNS, Sellable, sellable_of, sellables
 from galley.changes import Change, CoverChanged
 from galley.db import key_from, rows_of, update_row, utcnow
 from galley.errors import FieldError, InvalidRequest
@@ -27,21 +28,38 @@ from galley.purchasing.views import Loaded, load
 _LINES = cast(Table, PurchaseOrderLine.__table__)
 
 
-async def lock(session: AsyncSession, po_id: str, *, also: Iterable[int] = ()) -> Loaded:
-    """The purchase order with its stock rows (and those of the products `also` names) and
-    then its own row locked, in that order; the stock rows in one go, so in product order."""
-    placed = (
-        await session.execute(
-            select(PurchaseOrder.location_id, PurchaseOrderLine.product_id)
-            .outerjoin(PurchaseOrderLine)
-            .where(PurchaseOrder.id == key_from(po_id))
-        )
-    ).all()
+# Where a purchase order is and the products it names, and those of `skus`, as they stand.
+_PLACED = (
+    select(PurchaseOrder.location_id, *SELLABLE_COLUMNS)
+    .select_from(PurchaseOrder)
+    .outerjoin(
+        PRODUCTS,
+        or_(
+            PRODUCTS.c.id.in_(
+                select(PurchaseOrderLine.product_id).where(
+                    PurchaseOrderLine.purchase_order_id == PurchaseOrder.id
+                )
+            ),
+            PRODUCTS.c.sku.in_(bindparam("skus", expanding=True)),
+        ),
+    )
+    .where(PurchaseOrder.id == bindparam("po"))
+)
+
+
+async def lock(
+    session: AsyncSession, po_id: str, *, skus: Sequence[str] = ()
+) -> tuple[Loaded, dict[str, Sellable]]:
+    """The purchase order with the stock rows of its products and of `skus` and then its
+    own row locked, in that order; the stock rows in one go, so in product order. Also
+    those products, by SKU, as they were read to know which rows to lock."""
+    placed = (await session.execute(_PLACED, {"po": key_from(po_id), "skus": list(skus)})).all()
     if not placed:
         raise PurchaseOrderNotFound(po_id)
-    products = [product_id for _, product_id in placed if product_id is not None]
-    await inventory.lock_levels(session, placed[0].location_id, [*products, *also])
-    return await load(session, po_id, for_update=True)
+    products = {row.sku: sellable_of(row[1:]) for row in placed if row.id is not None}
+    ids = [product.id for product in products.values()]
+    await inventory.lock_levels(session, placed[0].location_id, ids)
+    return await load(session, po_id, for_update=True), products
 
 
 async def add_by_hand(
@@ -85,7 +103,7 @@ async def edit_draft(
     found = await load(session, po_id)
     products = await _products(session, lines, found.supplier_currency, allow_zero=True)
     location_id = found.order.location_id
-    found = await lock(session, po_id, also=[p for p, _ in products.values()])
+    found, _ = await lock(session, po_id, skus=[line.sku for line in lines])
     precondition(found)
     if found.order.status != "draft":
         raise IllegalPurchaseOrderTransition(found.order.status, "edit")  # type: ignore[arg-type]
@@ -144,7 +162,7 @@ async def cancel(
     session: AsyncSession, po_id: str, *, actor: str, reason: str | None
 ) -> list[Change]:
     """Nothing more comes of it: incoming falls, and the rule buys the demand elsewhere."""
-    found = await lock(session, po_id)
+    found, _ = await lock(session, po_id)
     target = _require(found, "cancel")
     outstanding = [
         (line.product_id, max(0, line.quantity_ordered - line.quantity_received))
@@ -229,6 +247,16 @@ async def set_on_lines(
     lines as they now are."""
     if not by_product:
         return []
+    changed = await session.execute(
+        lines_set(session, po_id, column, by_product).returning(PurchaseOrderLine)
+    )
+    return list(changed.scalars())
+
+
+def lines_set(
+    session: AsyncSession, po_id: int, column: str, by_product: Mapping[int, int]
+) -> Update:
+    """The statement that sets one column of the purchase order's lines, by product."""
     given = rows_of(
         session,
         "given",
@@ -236,7 +264,7 @@ async def set_on_lines(
         product=BigInteger(),
         value=_LINES.c[column].type,
     )
-    changed = await session.execute(
+    return (
         update(PurchaseOrderLine)
         .where(
             PurchaseOrderLine.purchase_order_id == po_id,
@@ -244,9 +272,7 @@ async def set_on_lines(
         )
         .values({column: given.c.value})
         .add_cte(given)
-        .returning(PurchaseOrderLine)
     )
-    return list(changed.scalars())
 
 
 async def _draft_of(session: AsyncSession, supplier_id: int, location_id: int) -> int | None:

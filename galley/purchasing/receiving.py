@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import TypeVar
 
+from sqlalchemy import inspect, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from galley.catalog.service import sellables
+from galley.appends import write_last
 from galley.changes import Change, StockFreed
-from galley.db import update_row, utcnow
+from galley.db import utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.inventory import service as inventory
 from galley.purchasing import history, rules
 from galley.purchasing.errors import IllegalPurchaseOrderTransition, OverReceipt
-from galley.purchasing.purchase_orders import lock, set_on_lines
+from galley.purchasing.models import PurchaseOrder, PurchaseOrderLine
+from galley.purchasing.purchase_orders import lines_set, lock
 from galley.purchasing.schemas import ReceiptCreate
 from galley.purchasing.views import Loaded, announcement
+
+_Row = TypeVar("_Row", PurchaseOrder, PurchaseOrderLine)
 
 
 async def receive(
@@ -29,8 +34,7 @@ async def receive(
 
     The stock rows of the SKUs received are locked before the purchase order, whatever
     lines the order gains meanwhile."""
-    arriving = await sellables(session, [line.sku for line in receipt.lines])
-    found = await lock(session, po_id, also=[product.id for product in arriving.values()])
+    found, products = await lock(session, po_id, skus=[line.sku for line in receipt.lines])
     current: rules.POStatus = found.order.status  # type: ignore[assignment]
     if current not in rules.RECEIVABLE:
         raise IllegalPurchaseOrderTransition(current, "receive against")
@@ -63,15 +67,20 @@ async def receive(
                 incoming=-min(outstanding, arrival.quantity),
             )
         )
-    arrived = await set_on_lines(
-        session,
-        found.order.id,
-        "quantity_received",
-        {on_order[a.sku].product_id: received[on_order[a.sku].id] for a in receipt.lines},
-    )
     location_id = found.order.location_id
+    # What this writes nobody reads back here: it goes with the stock it moves, or later
+    # (`galley.appends`); the answer is the purchase order as this leaves it.
+    write_last(
+        session,
+        lines_set(
+            session,
+            found.order.id,
+            "quantity_received",
+            {on_order[a.sku].product_id: received[on_order[a.sku].id] for a in receipt.lines},
+        ),
+    )
     await inventory.change_levels(session, location_id, changes)
-    await inventory.write_ledger(
+    inventory.record_ledger(
         session,
         location_id,
         [(c.product_id, c.on_hand) for c in changes],
@@ -92,9 +101,16 @@ async def receive(
         actor,
         [{"lines": [{"sku": a.sku, "quantity": a.quantity} for a in receipt.lines]}],
     )
-    moved_on = await update_row(session, found.order, {"status": target, "updated_at": utcnow()})
-    now = {line.id: line for line in [*found.lines, *arrived]}
-    after = replace(found, order=moved_on, lines=sorted(now.values(), key=lambda line: line.id))
+    moved = {"status": target, "updated_at": utcnow()}
+    write_last(
+        session, update(PurchaseOrder).where(PurchaseOrder.id == found.order.id).values(moved)
+    )
+    after = replace(
+        found,
+        order=_copy(found.order, moved),
+        lines=[_copy(line, {"quantity_received": received[line.id]}) for line in found.lines],
+    )
+    arriving = {products[a.sku].id: products[a.sku] for a in receipt.lines}
     return after, [
         announcement("purchase_order.received", [after]),
         StockFreed(
@@ -102,9 +118,19 @@ async def receive(
             tuple(c.product_id for c in changes),
             actor,
             f"purchase order {found.order.id} received",
-            {product.id: product for product in arriving.values()},
+            arriving,
         ),
     ]
+
+
+def _copy(row: _Row, changed: Mapping[str, object]) -> _Row:
+    """A detached copy of a row as read, with `changed` set: what the statements handed
+    over leave it as (the row read stays as the session read it)."""
+    columns = inspect(type(row)).columns
+    copy = type(row)(**{c.key: getattr(row, c.key) for c in columns})
+    for key, value in changed.items():
+        setattr(copy, key, value)
+    return copy
 
 
 def _check_lines(receipt: ReceiptCreate, on_order: Mapping[str, object]) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,21 +65,45 @@ def view(po: Loaded) -> PurchaseOrderOut:
     )
 
 
-async def load(session: AsyncSession, po_id: str, *, for_update: bool = False) -> Loaded:
-    stmt = (
-        select(PurchaseOrder, Supplier.currency, LOCATIONS.c.code)
-        .join(Supplier, Supplier.id == PurchaseOrder.supplier_id)
-        .join(LOCATIONS, LOCATIONS.c.id == PurchaseOrder.location_id)
-        .where(PurchaseOrder.id == key_from(po_id))
+# A purchase order with its supplier's currency, its location's code, its lines and its
+# dispatches, in one statement: a row for each line and dispatch together (a few of the
+# latter at most), put back together by `_loaded`.
+_WHOLE = (
+    select(
+        PurchaseOrder, Supplier.currency, LOCATIONS.c.code, PurchaseOrderLine, PurchaseOrderDispatch
     )
+    .join(Supplier, Supplier.id == PurchaseOrder.supplier_id)
+    .join(LOCATIONS, LOCATIONS.c.id == PurchaseOrder.location_id)
+    .outerjoin(PurchaseOrderLine, PurchaseOrderLine.purchase_order_id == PurchaseOrder.id)
+    .outerjoin(PurchaseOrderDispatch, PurchaseOrderDispatch.purchase_order_id == PurchaseOrder.id)
+)
+
+
+async def load(session: AsyncSession, po_id: str, *, for_update: bool = False) -> Loaded:
+    stmt = _WHOLE.where(PurchaseOrder.id == key_from(po_id))
     if for_update:
         stmt = stmt.with_for_update(of=PurchaseOrder)
-    found = (await session.execute(stmt)).one_or_none()
-    if found is None:
+    found = await _loaded(session, stmt)
+    if not found:
         raise PurchaseOrderNotFound(po_id)
-    order, currency, code = found
-    lines, dispatches = await _details(session, [order.id])
-    return Loaded(order, currency, code, lines[order.id], dispatches[order.id])
+    return found[0]
+
+
+async def _loaded(session: AsyncSession, stmt: Select[Any]) -> list[Loaded]:
+    """The purchase orders `stmt` (`_WHOLE`, narrowed) reads, in id order."""
+    whole: dict[int, Loaded] = {}
+    lines: dict[int, dict[int, PurchaseOrderLine]] = defaultdict(dict)
+    sent: dict[int, dict[int, PurchaseOrderDispatch]] = defaultdict(dict)
+    for order, currency, code, line, dispatch in await session.execute(stmt):
+        whole.setdefault(order.id, Loaded(order, currency, code, [], []))
+        if line is not None:
+            lines[order.id][line.id] = line
+        if dispatch is not None:
+            sent[order.id][dispatch.id] = dispatch
+    return [
+        replace(po, lines=list(lines[po_id].values()), dispatches=list(sent[po_id].values()))
+        for po_id, po in sorted(whole.items())
+    ]
 
 
 async def list_purchase_orders(
@@ -109,26 +135,34 @@ async def list_purchase_orders(
 async def _details(
     session: AsyncSession, ids: list[int]
 ) -> tuple[dict[int, list[PurchaseOrderLine]], dict[int, list[PurchaseOrderDispatch]]]:
-    """The lines and the dispatches of each purchase order, in a query each."""
-    lines: dict[int, list[PurchaseOrderLine]] = {i: [] for i in ids}
-    dispatches: dict[int, list[PurchaseOrderDispatch]] = {i: [] for i in ids}
+    """The lines and the dispatches of each purchase order, in one query."""
+    lines: dict[int, dict[int, PurchaseOrderLine]] = {i: {} for i in ids}
+    dispatches: dict[int, dict[int, PurchaseOrderDispatch]] = {i: {} for i in ids}
     if ids:
         found = await session.execute(
-            select(PurchaseOrderLine).where(PurchaseOrderLine.purchase_order_id.in_(ids))
+            select(PurchaseOrder.id, PurchaseOrderLine, PurchaseOrderDispatch)
+            .outerjoin(PurchaseOrderLine, PurchaseOrderLine.purchase_order_id == PurchaseOrder.id)
+            .outerjoin(
+                PurchaseOrderDispatch, PurchaseOrderDispatch.purchase_order_id == PurchaseOrder.id
+            )
+            .where(PurchaseOrder.id.in_(ids))
         )
-        for line in found.scalars():
-            lines[line.purchase_order_id].append(line)
-        sent = await session.execute(
-            select(PurchaseOrderDispatch).where(PurchaseOrderDispatch.purchase_order_id.in_(ids))
-        )
-        for dispatch in sent.scalars():
-            dispatches[dispatch.purchase_order_id].append(dispatch)
-    return lines, dispatches
+        for po_id, line, dispatch in found:
+            if line is not None:
+                lines[po_id][line.id] = line
+            if dispatch is not None:
+                dispatches[po_id][dispatch.id] = dispatch
+    return (
+        {i: list(found.values()) for i, found in lines.items()},
+        {i: list(found.values()) for i, found in dispatches.items()},
+    )
 
 
 async def announced(session: AsyncSession, type: EventType, po_ids: Iterable[int]) -> Announced:
     """`type` for each purchase order, as it stands now."""
-    return announcement(type, [await load(session, str(po_id)) for po_id in sorted(set(po_ids))])
+    return announcement(
+        type, await _loaded(session, _WHOLE.where(PurchaseOrder.id.in_(set(po_ids))))
+    )
 
 
 def announcement(type: EventType, loaded: Iterable[Loaded]) -> Announced:

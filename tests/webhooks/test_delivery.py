@@ -166,12 +166,14 @@ async def test_a_receiver_that_always_fails_ends_in_the_log_and_is_disabled(
     receiver.status = 500
     endpoint = await _register(client, receiver.url)
     path = f"/v1/webhook-endpoints/{endpoint['id']}"
-    await _products(client, 4)
+    # Enough events to keep failing past `webhooks_disable_after`, which is long enough
+    # for the first one's whole schedule (0.1 s) however busy the machine.
+    await _products(client, 20)
     failing = Database(
         load_settings(
             database_url=settings.database_url,
             **FAST | {"webhooks_retry_schedule": "0,0.05,0.05"},
-            webhooks_disable_after=dt.timedelta(seconds=0.2),
+            webhooks_disable_after=dt.timedelta(seconds=1),
         )
     )
 
