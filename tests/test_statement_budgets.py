@@ -37,6 +37,7 @@ CEILINGS = {
     "order that buys, 1 line": 8,
     "order that buys, 50 lines": 8,
     "receipt filling 3 orders": 11,
+    "read a purchase order": 3,
     "read an order": 3,
     "read a product": 3,
     "read a page of products": 3,
@@ -48,6 +49,7 @@ TARGETS = {
     "order that buys, 1 line": 8,
     "order that buys, 50 lines": 8,
     "receipt filling 3 orders": 11,
+    "read a purchase order": 3,
     "read an order": 3,
     "read a product": 3,
     "read a page of products": 3,
@@ -181,7 +183,9 @@ async def test_a_receipt_that_fills_waiting_orders_sends_no_more_than_its_ceilin
     for order in waiting:
         again = (await client.get(f"/v1/orders/{order['id']}")).json()
         assert again["status"] == "confirmed"
-    _within({"receipt filling 3 orders": receipt})
+    read, one_purchase_order = await counted.send("GET", f"/v1/purchase-orders/{draft['id']}")
+    assert [line["quantity_received"] for line in read.json()["lines"]] == [1, 6]
+    _within({"receipt filling 3 orders": receipt, "read a purchase order": one_purchase_order})
 
 
 def test_every_ceiling_has_a_target_and_none_is_below_it() -> None:
