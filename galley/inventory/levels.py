@@ -396,44 +396,15 @@ async def take(session: AsyncSession, plan: Plan) -> tuple[dict[int, Level], lis
     return after, _fallen_low(before, changes)
 
 
-def record_ledger(
-    session: AsyncSession,
+def ledger_entries(
     location_id: int,
     deltas: Sequence[tuple[int, int]],
     *,
-    reason: str,
-    reference: str | None,
-    actor: str,
-) -> None:
-    """Ledger entries for `(product_id, delta)` pairs, written with the next statement that
-    carries what was handed to `galley.appends`, or the transaction's last."""
-    appends.append(session, _LEDGER, _entries(location_id, deltas, reason, reference, actor))
-
-
-async def write_ledger(
-    session: AsyncSession,
-    location_id: int,
-    deltas: Sequence[tuple[int, int]],
-    *,
-    reason: str,
-    reference: str | None,
-    actor: str,
-) -> list[int]:
-    """The same entries written now, for an answer that shows them: their ids."""
-    rows = _entries(location_id, deltas, reason, reference, actor)
-    if not rows:
-        return []
-    result = await session.execute(insert(_LEDGER).returning(_LEDGER.c.id), rows)
-    return list(result.scalars())
-
-
-def _entries(
-    location_id: int,
-    deltas: Sequence[tuple[int, int]],
     reason: str,
     reference: str | None,
     actor: str,
 ) -> list[dict[str, Any]]:
+    """Ledger entries for `(product_id, delta)` pairs (none for a delta of 0)."""
     now = utcnow()
     return [
         {
@@ -448,6 +419,20 @@ def _entries(
         for product_id, delta in deltas
         if delta
     ]
+
+
+def record_ledger(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
+    """Write the entries with the next statement that carries what was handed to
+    `galley.appends`, or the transaction's last."""
+    appends.append(session, _LEDGER, entries)
+
+
+async def write_ledger(session: AsyncSession, entries: list[dict[str, Any]]) -> list[int]:
+    """Write the entries now, for an answer that shows them: their ids."""
+    if not entries:
+        return []
+    result = await session.execute(insert(_LEDGER).returning(_LEDGER.c.id), entries)
+    return list(result.scalars())
 
 
 async def _ensure(session: AsyncSession, location_id: int, product_ids: Sequence[int]) -> None:

@@ -34,6 +34,7 @@ from galley.inventory.levels import by_sku_at as by_sku_at
 
 # Other areas move stock through these; `levels` is the only module that locks its rows.
 from galley.inventory.levels import change_levels as change_levels
+from galley.inventory.levels import ledger_entries as ledger_entries
 from galley.inventory.levels import level_view as level_view
 from galley.inventory.levels import locations_of as locations_of
 from galley.inventory.levels import lock_levels as lock_levels
@@ -241,7 +242,10 @@ async def adjust_stock(
         before={product_id: level},
     )
     (entry_id,) = await levels.write_ledger(
-        session, location_id, [(product_id, delta)], reason=reason, reference=None, actor=actor
+        session,
+        levels.ledger_entries(
+            location_id, [(product_id, delta)], reason=reason, reference=None, actor=actor
+        ),
     )
     adjusted = Adjusted(product_id, location_id, entry_id)
     follows: Change = (

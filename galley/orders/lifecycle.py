@@ -104,11 +104,13 @@ async def _consume(
     )
     inventory.record_ledger(
         session,
-        location_id,
-        [(p, -n) for p, n in taken],
-        reason="consumed",
-        reference=f"order:{order_id}",
-        actor=actor,
+        inventory.ledger_entries(
+            location_id,
+            [(p, -n) for p, n in taken],
+            reason="consumed",
+            reference=f"order:{order_id}",
+            actor=actor,
+        ),
     )
 
 

@@ -82,11 +82,13 @@ async def receive(
     await inventory.change_levels(session, location_id, changes)
     inventory.record_ledger(
         session,
-        location_id,
-        [(c.product_id, c.on_hand) for c in changes],
-        reason="received",
-        reference=f"purchase_order:{found.order.id}",
-        actor=actor,
+        inventory.ledger_entries(
+            location_id,
+            [(c.product_id, c.on_hand) for c in changes],
+            reason="received",
+            reference=f"purchase_order:{found.order.id}",
+            actor=actor,
+        ),
     )
     target = rules.status_after_receipt(
         [(line.quantity_ordered, received[line.id]) for line in found.lines]
