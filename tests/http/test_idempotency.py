@@ -69,6 +69,41 @@ async def test_a_retry_replays_the_first_answer_and_places_nothing_new(
     assert (level["on_hand"], level["reserved"], level["available"]) == (10, 3, 7)
 
 
+async def test_a_retry_that_would_now_be_refused_replays_the_first_answer(
+    client: httpx.AsyncClient,
+) -> None:
+    """The claim goes with the request's first write: a retry runs until then, and is
+    answered as the first was, not as it would be answered now."""
+    await shop.location(client)
+    await shop.product(client, "TEA", replenishment={"allow_backorder": False})
+    await shop.stock(client, "TEA", 10)
+    everything = {"location": "KITCHEN", "lines": [{"sku": "TEA", "quantity": 10}]}
+    first = await place(client, "all-of-it", everything)
+    assert first.status_code == 201, first.text
+    assert (await place(client, "another", everything)).status_code == 409  # none left
+
+    again = await place(client, "all-of-it", everything)
+
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["idempotent-replayed"] == "true"
+    assert [o["id"] for o in await orders(client)] == [first.json()["id"]]
+
+
+async def test_a_retry_of_a_request_that_writes_no_stock_replays_the_first_answer(
+    client: httpx.AsyncClient,
+) -> None:
+    """Its claim goes with its last statement, merged with its answer."""
+    body = {"code": "HALL", "name": "Hall"}
+    headers = {"Idempotency-Key": "hall"}
+    first = await client.post("/v1/locations", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+
+    again = await client.post("/v1/locations", json=body, headers=headers)
+
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["idempotent-replayed"] == "true"
+
+
 async def test_a_replay_carries_its_own_request_id_and_security_headers(
     client: httpx.AsyncClient,
 ) -> None:
