@@ -14,6 +14,7 @@ rolls back.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql.dml import UpdateBase
 
-from galley.unnested import unnested
+from galley.unnested import arrays, unnested
 
 # A statement, or what builds it when it is sent (None: nothing to send after all).
 Statement = UpdateBase | Callable[[], UpdateBase | None]
@@ -65,21 +66,21 @@ def write_last(session: AsyncSession, statement: Statement) -> None:
 
 async def write(session: AsyncSession) -> None:
     """Send what was handed over (by `Database.transaction`, before it commits)."""
-    parts = _parts(session)
+    parts, arrays = _parts(session)
     if parts:
         *first, last = parts
-        await _send(session, last, first)
+        await _send(session, last, first, arrays)
 
 
 async def write_with(session: AsyncSession, statement: UpdateBase) -> Result[Any]:
     """`statement`'s result, sent with what was handed over so far: on PostgreSQL as parts
     of it. The statement that takes a contended lock carries them, so that the lock is not
     held while they take round trips of their own."""
-    return await _send(session, statement, _parts(session))
+    return await _send(session, statement, *_parts(session))
 
 
 async def _send(
-    session: AsyncSession, statement: UpdateBase, parts: list[UpdateBase]
+    session: AsyncSession, statement: UpdateBase, parts: list[UpdateBase], arrays: dict[str, Any]
 ) -> Result[Any]:
     if not _on_postgresql(session):
         for part in parts:
@@ -87,29 +88,40 @@ async def _send(
             await session.execute(part, execution_options={"synchronize_session": False})
         return await session.execute(statement)
     named = (part.cte(f"written_{n}") for n, part in enumerate(parts))
-    return await session.execute(statement.add_cte(*named))
+    return await session.execute(statement.add_cte(*named), arrays or None)
 
 
-def _parts(session: AsyncSession) -> list[UpdateBase]:
-    """What was handed over, as statements: on PostgreSQL a table's rows are one INSERT from
-    `galley.unnested`; on SQLite, VALUES lists of at most `_MOST_VALUES` values."""
+def _parts(session: AsyncSession) -> tuple[list[UpdateBase], dict[str, Any]]:
+    """What was handed over, as statements, and the arrays they are sent with: on
+    PostgreSQL a table's rows are one INSERT from `galley.unnested`, built once for its
+    columns; on SQLite, VALUES lists of at most `_MOST_VALUES` values."""
     handed: _Handed | None = session.info.pop("galley_appends", None)
     if handed is None:
-        return []
+        return [], {}
     parts: list[UpdateBase] = []
+    bound: dict[str, Any] = {}
     for table, queued in handed.rows.items():
         rows = [row for _, row in queued]
         if not rows:
             continue
         if _on_postgresql(session):
-            arrays = unnested(table.name, rows, {key: table.c[key].type for key in rows[0]})
-            parts.append(insert(table).from_select(list(rows[0]), select(*arrays.c)))
+            keys = tuple(rows[0])
+            parts.append(_inserted_from_arrays(table, keys))
+            bound |= arrays(table.name, rows, keys)
         else:
             size = _MOST_VALUES // len(rows[0])
             chunks = range(0, len(rows), size)
             parts += [insert(table).values(rows[at : at + size]) for at in chunks]
     built = (s() if callable(s) else s for _, s in handed.statements)
-    return parts + [statement for statement in built if statement is not None]
+    return parts + [statement for statement in built if statement is not None], bound
+
+
+@functools.cache
+def _inserted_from_arrays(table: Table, keys: tuple[str, ...]) -> UpdateBase:
+    """INSERT of the table's rows from one array per column (`galley.unnested`), built
+    once: a statement built anew costs as much as sending it."""
+    unnest = unnested(table.name, None, {key: table.c[key].type for key in keys})
+    return insert(table).from_select(list(keys), select(*unnest.c))
 
 
 def _on_postgresql(session: AsyncSession) -> bool:
