@@ -69,26 +69,33 @@ async def write(session: AsyncSession) -> None:
     parts, arrays = _parts(session)
     if parts:
         *first, last = parts
-        await _send(session, last, first, arrays)
+        await _send(session, last, first, arrays, {})
 
 
-async def write_with(session: AsyncSession, statement: UpdateBase) -> Result[Any]:
-    """`statement`'s result, sent with what was handed over so far: on PostgreSQL as parts
-    of it. The statement that takes a contended lock carries them, so that the lock is not
-    held while they take round trips of their own."""
-    return await _send(session, statement, *_parts(session))
+async def write_with(
+    session: AsyncSession, statement: UpdateBase, given: Mapping[str, Any] | None = None
+) -> Result[Any]:
+    """`statement`'s result (with the parameters `given`), sent with what was handed over
+    so far: on PostgreSQL as parts of it. The statement that takes a contended lock
+    carries them, so that the lock is not held while they take round trips of their own."""
+    parts, bound = _parts(session)
+    return await _send(session, statement, parts, bound, given or {})
 
 
 async def _send(
-    session: AsyncSession, statement: UpdateBase, parts: list[UpdateBase], arrays: dict[str, Any]
+    session: AsyncSession,
+    statement: UpdateBase,
+    parts: list[UpdateBase],
+    arrays: dict[str, Any],
+    given: Mapping[str, Any],
 ) -> Result[Any]:
     if not _on_postgresql(session):
         for part in parts:
             # Nobody reads them back: the session's copies of the rows are left as they are.
             await session.execute(part, execution_options={"synchronize_session": False})
-        return await session.execute(statement)
+        return await session.execute(statement, dict(given) or None)
     named = (part.cte(f"written_{n}") for n, part in enumerate(parts))
-    return await session.execute(statement.add_cte(*named), arrays or None)
+    return await session.execute(statement.add_cte(*named), {**arrays, **given} or None)
 
 
 def _parts(session: AsyncSession) -> tuple[list[UpdateBase], dict[str, Any]]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from sqlalchemy import (
+    CTE,
     BigInteger,
     ColumnElement,
     Row,
@@ -39,7 +40,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.dml import Insert, Update
+from sqlalchemy.types import TypeEngine
 
 from galley import appends
 from galley.catalog.service import PRODUCTS
@@ -49,6 +51,7 @@ from galley.inventory import rules
 from galley.inventory.models import Location, StockLedgerEntry, StockLevel
 from galley.inventory.rules import Level, LevelChange, Plan
 from galley.inventory.schemas import StockLevelOut
+from galley.unnested import arrays, unnested
 
 _LEVELS = cast(Table, StockLevel.__table__)
 _LEDGER = cast(Table, StockLedgerEntry.__table__)
@@ -308,6 +311,61 @@ def _allocated(
     return {p: rules.allocate(seen[p].available, q) for p, q in requested.items()}
 
 
+_PLANNED: dict[str, TypeEngine[Any]] = {
+    "product": BigInteger(),
+    "requested": BigInteger(),
+    "reserved": BigInteger(),
+}
+
+
+def _take_statement(planned: CTE) -> Update:
+    """The conditional reservation of `take`, for the rows of `planned` at the location
+    `taken_at`, at `taken_now`."""
+    # The rows are locked in product order by the statement's first step, as everywhere
+    # else: left to the UPDATE's join, two orders of the same products could deadlock.
+    locked = (
+        select(_LEVELS.c.id)
+        .where(
+            _LEVELS.c.location_id == bindparam("taken_at"),
+            _LEVELS.c.product_id.in_(select(planned.c.product)),
+        )
+        .order_by(_LEVELS.c.product_id)
+        .with_for_update()
+        .cte("locked")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    available = _LEVELS.c.on_hand - _LEVELS.c.reserved
+    # `rules.allocate` again, from the figures under the lock.
+    allocated_now = case((available < planned.c.requested, available), else_=planned.c.requested)
+    return (
+        update(_LEVELS)
+        .where(
+            _LEVELS.c.id == locked.c.id,
+            _LEVELS.c.product_id == planned.c.product,
+            allocated_now == planned.c.reserved,
+        )
+        .values(
+            reserved=_LEVELS.c.reserved + planned.c.reserved,
+            updated_at=bindparam("taken_now"),
+        )
+        .add_cte(planned)
+        .add_cte(locked)
+        .returning(
+            _LEVELS.c.product_id,
+            _LEVELS.c.on_hand,
+            _LEVELS.c.reserved,
+            _LEVELS.c.backordered,
+            _LEVELS.c.incoming,
+        )
+    )
+
+
+@functools.cache
+def _take_on_postgresql() -> Update:
+    """`_take_statement` built once, its rows sent as arrays (`galley.unnested`)."""
+    return _take_statement(select(*unnested("planned", None, _PLANNED).c).cte("planned"))
+
+
 async def take(session: AsyncSession, plan: Plan) -> tuple[dict[int, Level], list[Change]]:
     """Reserve what the plan allocated, and count what it backordered: the figures after,
     and what fell low. A plan made unlocked (it backorders nothing) is written only if it
@@ -321,61 +379,22 @@ async def take(session: AsyncSession, plan: Plan) -> tuple[dict[int, Level], lis
         fallen = await change_levels(session, plan.location_id, changes, before=plan.seen)
         return {c.product_id: plan.seen[c.product_id].after(c) for c in changes}, fallen
     # Planned unlocked, the order backorders nothing (`plan_taken_last`): it reserves.
-    planned = rows_of(
-        session,
-        "planned",
-        [
-            {
-                "product": c.product_id,
-                "requested": plan.requested[c.product_id],
-                "reserved": c.reserved,
-            }
-            for c in changes
-        ],
-        product=BigInteger(),
-        requested=BigInteger(),
-        reserved=BigInteger(),
-    )
-    # The rows are locked in product order by the statement's first step, as everywhere
-    # else: left to the UPDATE's join, two orders of the same products could deadlock.
-    locked = (
-        select(_LEVELS.c.id)
-        .where(
-            _LEVELS.c.location_id == plan.location_id,
-            _LEVELS.c.product_id.in_([c.product_id for c in changes]),
-        )
-        .order_by(_LEVELS.c.product_id)
-        .with_for_update()
-        .cte("locked")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
-    )
-    available = _LEVELS.c.on_hand - _LEVELS.c.reserved
-    # `rules.allocate` again, from the figures under the lock.
-    allocated_now = case((available < planned.c.requested, available), else_=planned.c.requested)
+    rows = [
+        {
+            "product": c.product_id,
+            "requested": plan.requested[c.product_id],
+            "reserved": c.reserved,
+        }
+        for c in changes
+    ]
+    given = {"taken_at": plan.location_id, "taken_now": utcnow()}
+    if session.get_bind().dialect.name == "postgresql":
+        statement, given = _take_on_postgresql(), given | arrays("planned", rows, list(_PLANNED))
+    else:
+        statement = _take_statement(rows_of(session, "planned", rows, **_PLANNED))
     # The order's history and outbox rows ride along (`galley.appends.write_with`): the row
     # is held for this statement, the idempotency answer and the commit, not for theirs.
-    taken = await appends.write_with(
-        session,
-        update(_LEVELS)
-        .where(
-            _LEVELS.c.id == locked.c.id,
-            _LEVELS.c.product_id == planned.c.product,
-            allocated_now == planned.c.reserved,
-        )
-        .values(
-            reserved=_LEVELS.c.reserved + planned.c.reserved,
-            updated_at=utcnow(),
-        )
-        .add_cte(planned)
-        .add_cte(locked)
-        .returning(
-            _LEVELS.c.product_id,
-            _LEVELS.c.on_hand,
-            _LEVELS.c.reserved,
-            _LEVELS.c.backordered,
-            _LEVELS.c.incoming,
-        ),
-    )
+    taken = await appends.write_with(session, statement, given)
     after = {
         row.product_id: replace(
             plan.seen[row.product_id],
