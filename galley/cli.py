@@ -30,6 +30,7 @@ from galley.identity.rules import KEY_ROLES, SCOPES
 from galley.identity.schemas import ApiKeyCreate
 from galley.logs import configure_logging
 from galley.outages import refusal
+from galley.privacy import keys as privacy
 from galley.reactions import settled
 
 log = structlog.get_logger("galley.cli")
@@ -260,8 +261,11 @@ async def _create_admin(settings: Settings, email: str, password: str) -> None:
     database = Database(settings)
     try:
         async with database.transaction() as session:
+            keys = privacy.data_keys(settings.data_keys)
             await settled(
-                session, identity.create_user(session, email, password, "admin", origin=audit.CLI)
+                session,
+                identity.create_user(session, email, password, "admin", keys, origin=audit.CLI),
+                settings,
             )
     finally:
         await database.dispose()
@@ -304,7 +308,9 @@ async def _create_key(settings: Settings, new: ApiKeyCreate) -> str:
     database = Database(settings)
     try:
         async with database.transaction() as session:
-            _, secret = await settled(session, identity.create_api_key(session, new, audit.CLI))
+            _, secret = await settled(
+                session, identity.create_api_key(session, new, audit.CLI), settings
+            )
     finally:
         await database.dispose()
     return secret

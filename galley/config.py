@@ -226,6 +226,10 @@ class Settings(BaseSettings):
         return list(self.jwt_keys.get_secret_value())
 
     @property
+    def purchasing_batch_window(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.purchasing_batch_seconds)
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.get_backend_name() == "sqlite"
 

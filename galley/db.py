@@ -284,12 +284,6 @@ _READ_ONLY: ContextVar[bool] = ContextVar("galley_read_only", default=False)
 _ANSWERED: ContextVar[list[int] | None] = ContextVar("galley_answered", default=None)
 
 
-def settings_of(session: AsyncSession) -> Settings:
-    """The settings of the application whose transaction this session is."""
-    settings: Settings = session.info["settings"]
-    return settings
-
-
 def is_read_only(session: AsyncSession) -> bool:
     """Whether the session's transaction was opened to read only (on SQLite: without the
     write lock, so it must not write)."""
@@ -326,7 +320,6 @@ class Database:
             answered = [0]
             stack.callback(_ANSWERED.reset, _ANSWERED.set(answered))
             session = await stack.enter_async_context(self.sessions())
-            session.info["settings"] = self.settings
             session.info["read_only"] = read_only
             try:
                 yield session

@@ -1,9 +1,9 @@
 """Every reaction to a change, in one table: read `REACTIONS` to learn what follows what.
 
 A use case returns its answer and the changes it made (`galley.changes`); `settled`
-hands each change to its handlers, in the order listed, in the same transaction, and
-each handler's own changes after those already waiting. A request or job calls one use
-case through `settled` and never wires a reaction by hand.
+hands each change to its handlers, in the order listed, in the same transaction, with
+the application's settings, and each handler's own changes after those already waiting.
+A request or job calls one use case through `settled` and never wires a reaction by hand.
 """
 
 from __future__ import annotations
@@ -19,16 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley import changes as c
 from galley.audit import service as audit
+from galley.config import Settings
 from galley.db import Database
 from galley.events import service as events
 from galley.inventory import service as inventory
 from galley.orders import service as orders
 from galley.purchasing import service as purchasing
 
-Handler = Callable[[AsyncSession, Any], Awaitable[Sequence[c.Change]]]
+Handler = Callable[[AsyncSession, Any, Settings], Awaitable[Sequence[c.Change]]]
 
 
-async def _record(session: AsyncSession, change: c.Announced) -> list[c.Change]:
+async def _record(session: AsyncSession, change: c.Announced, _: Settings) -> list[c.Change]:
     """Into the outbox, in the change's own transaction (`galley.events`)."""
     events.record(session, change.type, *change.resources, hide=change.hide)
     return []
@@ -55,19 +56,21 @@ log = structlog.get_logger("galley.reactions")
 T = TypeVar("T")
 
 
-async def settle(session: AsyncSession, pending: Iterable[c.Change]) -> None:
+async def settle(session: AsyncSession, pending: Iterable[c.Change], settings: Settings) -> None:
     """Run every reaction to these changes, and to the changes the reactions make."""
     queue = deque(pending)
     while queue:
         change = queue.popleft()
         for handler in REACTIONS[type(change)]:
-            queue.extend(await handler(session, change))
+            queue.extend(await handler(session, change, settings))
 
 
-async def settled(session: AsyncSession, use_case: Awaitable[tuple[T, Sequence[c.Change]]]) -> T:
+async def settled(
+    session: AsyncSession, use_case: Awaitable[tuple[T, Sequence[c.Change]]], settings: Settings
+) -> T:
     """The use case's answer, once every reaction to its changes has run."""
     answer, made = await use_case
-    await settle(session, made)
+    await settle(session, made, settings)
     return answer
 
 
@@ -85,6 +88,6 @@ async def settle_aftermath(
     ]
     try:
         async with database.transaction() as session:
-            await settle(session, made)
+            await settle(session, made, database.settings)
     except (SQLAlchemyError, OSError):
         log.exception("aftermath.not_settled", changes=[type(change).__name__ for change in made])

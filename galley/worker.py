@@ -8,6 +8,7 @@ committed (`galley.events`); what follows within a change's own transaction is i
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from galley.config import Settings
 from galley.db import Database
@@ -24,8 +25,12 @@ def consumers(settings: Settings) -> list[Consumer]:
     per API process, and needs no consumer.)"""
     return [
         # Subscriptions change at run time, so every event is looked at.
-        Consumer("webhooks", frozenset(), queue_deliveries),
-        Consumer("suppliers", frozenset({"purchase_order.sent"}), queue_dispatches),
+        Consumer("webhooks", frozenset(), partial(queue_deliveries, settings=settings)),
+        Consumer(
+            "suppliers",
+            frozenset({"purchase_order.sent"}),
+            partial(queue_dispatches, settings=settings),
+        ),
     ]
 
 

@@ -23,11 +23,14 @@ async def api_key(
     database_url: str | URL, role: KeyRole | None = "admin", *, scopes: list[Scope] | None = None
 ) -> str:
     """A key with `role`, or restricted to `scopes` when they are given."""
-    database = Database(load_settings(database_url=database_url))
+    settings = load_settings(database_url=database_url)
+    database = Database(settings)
     new = ApiKeyCreate(name=f"test {role or scopes}", role=None if scopes else role, scopes=scopes)
     try:
         async with database.transaction() as session:
-            _, secret = await settled(session, service.create_api_key(session, new, audit.CLI))
+            _, secret = await settled(
+                session, service.create_api_key(session, new, audit.CLI), settings
+            )
     finally:
         await database.dispose()
     return secret

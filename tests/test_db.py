@@ -80,3 +80,14 @@ async def test_a_row_changed_by_another_transaction_is_read_fresh_under_the_lock
             assert seen.name == "Elsewhere"
     finally:
         await database.dispose()
+
+
+async def test_a_transaction_s_session_carries_no_settings(settings: Settings) -> None:
+    """Services are handed the settings they need (`galley.reactions` hands them to every
+    reaction), so none reads them off the session."""
+    database = Database(settings)
+    try:
+        async with database.transaction() as session:
+            assert not any(isinstance(value, Settings) for value in session.info.values())
+    finally:
+        await database.dispose()

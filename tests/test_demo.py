@@ -285,7 +285,7 @@ async def test_a_database_with_only_a_supplier_is_not_empty(settings: Settings) 
     try:
         async with database.transaction() as session:
             await create_supplier(
-                session, SupplierCreate(name="Roastery", lead_time_days=2, currency="EUR")
+                session, SupplierCreate(name="Roastery", lead_time_days=2, currency="EUR"), settings
             )
     finally:
         await database.dispose()

@@ -130,3 +130,19 @@ def test_every_module_imports_on_its_own() -> None:
         cwd=GALLEY.parent,
     )
     assert done.stdout.strip() == ""
+
+
+def test_settings_reach_services_as_arguments_not_through_the_session() -> None:
+    """`session.info` holds only what one transaction keeps for itself: what was handed to
+    `galley.appends`, the stock figures it holds locked, whether it only reads."""
+    keepers = set()
+    for path in GALLEY.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "info"
+                and isinstance(node.value, ast.Name)
+                and "session" in node.value.id
+            ):
+                keepers.add(".".join(path.relative_to(GALLEY).with_suffix("").parts))
+    assert keepers == {"appends", "db", "inventory.levels"}

@@ -21,6 +21,7 @@ from galley.appends import append
 from galley.audit.models import AuditEvent
 from galley.changes import AUDIT_KINDS, Audited, AuditKind, Change
 from galley.changes import Origin as Origin
+from galley.config import Settings
 from galley.db import utcnow
 from galley.http.paging import fetch_page
 
@@ -56,7 +57,9 @@ def record(
     append(session, _ENTRIES, [entry])
 
 
-async def record_audited(session: AsyncSession, audited: Audited) -> list[Change]:
+async def record_audited(
+    session: AsyncSession, audited: Audited, settings: Settings
+) -> list[Change]:
     record(
         session, audited.origin or ANONYMOUS, audited.kind, subject=audited.subject, **audited.data
     )

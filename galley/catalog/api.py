@@ -165,6 +165,7 @@ async def update_product(
     product = await settled(
         session,
         service.update_product(session, product, body, settings.currency, actor),
+        settings,
     )
     cache.forget_after_commit(session)
     return resource_response(request, service.view(product))

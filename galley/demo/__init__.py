@@ -24,6 +24,7 @@ from galley.db import Database
 from galley.demo import accounts, buying, catalogue, shop
 from galley.inventory import service as inventory
 from galley.orders import views
+from galley.privacy.keys import data_keys
 from galley.purchasing import suppliers
 
 # Products per transaction: few commits keep SQLite quick; the bar still moves per product.
@@ -41,7 +42,13 @@ async def is_empty(settings: Settings) -> bool:
             )
             locations, _ = await inventory.list_locations(session, None, 1)
             orders, _ = await views.list_orders(
-                session, status=None, location=None, customer_ref=None, cursor=None, limit=1
+                session,
+                data_keys(settings.data_keys),
+                status=None,
+                location=None,
+                customer_ref=None,
+                cursor=None,
+                limit=1,
             )
             sources, _ = await suppliers.list_suppliers(session, None, 1)
     finally:
@@ -60,7 +67,7 @@ async def fill(settings: Settings, *, products: int = 200, orders: int = 40, see
             ordering = progress.add_task("Orders", total=orders)
             purchasing = progress.add_task("Purchasing", total=DAYS - 1)
             lead_times, listed = await _open_shop(
-                database, settings.currency, products, rng, lambda: progress.advance(stocking)
+                database, products, rng, lambda: progress.advance(stocking)
             )
             for_sale = [product for product in listed if product.active]
             skus = [product.sku for product in for_sale]
@@ -72,7 +79,7 @@ async def fill(settings: Settings, *, products: int = 200, orders: int = 40, see
                     progress.advance(purchasing)
                 for _ in range(_orders_on(day, orders) if skus else 0):
                     async with database.transaction() as session:
-                        await shop.serve(session, rng, skus, backorderable, settings.currency)
+                        await shop.serve(session, settings, rng, skus, backorderable)
                     progress.advance(ordering)
             served, bought = await _tally(database)
             people = await accounts.open_accounts(database)
@@ -88,7 +95,6 @@ async def fill(settings: Settings, *, products: int = 200, orders: int = 40, see
 
 async def _open_shop(
     database: Database,
-    currency: str,
     count: int,
     rng: random.Random,
     advance: Callable[[], None],
@@ -97,11 +103,12 @@ async def _open_shop(
 
     Returns each supplier's lead time by its id, and the products.
     """
+    settings, currency = database.settings, database.settings.currency
     async with database.transaction() as session:
         for location in catalogue.LOCATIONS:
             await inventory.create_location(session, location)
         sources = {
-            kind: (await suppliers.create_supplier(session, supplier))[0]
+            kind: (await suppliers.create_supplier(session, supplier, settings))[0]
             for kind, supplier in catalogue.suppliers(currency).items()
         }
     listed = catalogue.products(count, currency, rng, {k: s.id for k, s in sources.items()})
@@ -111,7 +118,7 @@ async def _open_shop(
             for product in batch:
                 await catalog.create_product(session, product, currency)
                 advance()
-            await shop.stock_up(session, [product.sku for product in batch], rng)
+            await shop.stock_up(session, settings, [product.sku for product in batch], rng)
     return {str(s.id): s.lead_time_days for s in sources.values()}, listed
 
 
@@ -127,7 +134,13 @@ async def _tally(database: Database) -> tuple[Counter[str], Counter[str]]:
         cursor: str | None = None
         while True:
             page, cursor = await views.list_orders(
-                session, status=None, location=None, customer_ref=None, cursor=cursor, limit=100
+                session,
+                data_keys(database.settings.data_keys),
+                status=None,
+                location=None,
+                customer_ref=None,
+                cursor=cursor,
+                limit=100,
             )
             served.update(order.status for order in page)
             if cursor is None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from galley.config import Settings
 from galley.db import Database
 from galley.demo.shop import ACTOR
 from galley.purchasing import purchase_orders, views
@@ -43,7 +44,7 @@ class Buyer:
                 self.first_deliveries += 1
                 short = self.first_deliveries % SHORT_EVERY == 0
             async with database.transaction() as session:
-                complete = await _deliver(session, po, short=short)
+                complete = await _deliver(session, database.settings, po, short=short)
             if complete:
                 del self.due[po.id]
             else:
@@ -51,7 +52,8 @@ class Buyer:
         for po in open_orders:
             if po.status == "draft":
                 async with database.transaction() as session:
-                    await settle(session, await purchase_orders.send(session, po.id, actor=ACTOR))
+                    sent = await purchase_orders.send(session, po.id, actor=ACTOR)
+                    await settle(session, sent, database.settings)
                 self.due[po.id] = day + self.lead_times[po.supplier]
 
 
@@ -67,7 +69,9 @@ async def every_purchase_order(session: AsyncSession) -> list[PurchaseOrderOut]:
             return found
 
 
-async def _deliver(session: AsyncSession, po: PurchaseOrderOut, *, short: bool) -> bool:
+async def _deliver(
+    session: AsyncSession, settings: Settings, po: PurchaseOrderOut, *, short: bool
+) -> bool:
     """Receive what is outstanding (a short delivery brings half of one line) and hand it
     to the waiting orders, as the receiving endpoint does. True when nothing is left."""
     outstanding = {
@@ -82,5 +86,6 @@ async def _deliver(session: AsyncSession, po: PurchaseOrderOut, *, short: bool) 
         if not any(arriving.values()):  # one unit on one line cannot come short
             arriving = dict(outstanding)
     lines = [ReceiptLine(sku=sku, quantity=n) for sku, n in arriving.items() if n > 0]
-    await settled(session, receive(session, po.id, ReceiptCreate(lines=lines), actor=ACTOR))
+    received = receive(session, po.id, ReceiptCreate(lines=lines), actor=ACTOR)
+    await settled(session, received, settings)
     return arriving == outstanding

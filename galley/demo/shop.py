@@ -6,12 +6,14 @@ import random
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from galley.config import Settings
 from galley.demo.catalogue import KITCHEN, SHOP
 from galley.inventory import service as inventory
 from galley.orders.errors import InsufficientStock
 from galley.orders.rules import Action, Status
 from galley.orders.schemas import LineRequest, OrderCreate
 from galley.orders.service import place_order, transition
+from galley.privacy.keys import data_keys
 from galley.reactions import settled
 
 ACTOR = "demo"
@@ -30,7 +32,9 @@ _CANCEL_REASONS = ("customer changed their mind", "not collected", "ordered twic
 _NOTES = ("No nuts, please.", "Pick-up at 12:30.", "Catering for twelve.", "Gift wrap, please.")
 
 
-async def stock_up(session: AsyncSession, skus: list[str], rng: random.Random) -> None:
+async def stock_up(
+    session: AsyncSession, settings: Settings, skus: list[str], rng: random.Random
+) -> None:
     """Count stock in at each location; about one product in eight is sold out there.
 
     As after any adjustment, the rule then runs: what sits below its reorder point is bought.
@@ -40,25 +44,28 @@ async def stock_up(session: AsyncSession, skus: list[str], rng: random.Random) -
             if rng.random() < 0.2:
                 continue
             received = rng.randint(1, most)
-            await _adjust(session, sku, location, received, "received")
+            await _adjust(session, settings, sku, location, received, "received")
             if received > 5 and rng.random() < 0.1:
                 lost = -rng.randint(1, 3)
-                await _adjust(session, sku, location, lost, rng.choice(("damaged", "count")))
+                reason = rng.choice(("damaged", "count"))
+                await _adjust(session, settings, sku, location, lost, reason)
 
 
-async def _adjust(session: AsyncSession, sku: str, location: str, delta: int, reason: str) -> None:
+async def _adjust(
+    session: AsyncSession, settings: Settings, sku: str, location: str, delta: int, reason: str
+) -> None:
     adjusted = inventory.adjust_stock(
         session, sku=sku, location=location, delta=delta, reason=reason, actor=ACTOR
     )
-    await settled(session, adjusted)
+    await settled(session, adjusted, settings)
 
 
 async def serve(
     session: AsyncSession,
+    settings: Settings,
     rng: random.Random,
     skus: list[str],
     backorderable: list[str],
-    currency: str,
 ) -> None:
     """Place one order and move it along; `backorderable` are the SKUs that may be ordered
     beyond stock."""
@@ -71,17 +78,22 @@ async def serve(
         ),
         note=rng.choice((None, None, None, *_NOTES)),
     )
+    keys, currency = data_keys(settings.data_keys), settings.currency
     try:
         # A refused order writes nothing: the savepoint takes back the stock it reserved.
         async with session.begin_nested():
             order = await settled(
-                session, place_order(session, request, currency=currency, actor=ACTOR)
+                session,
+                place_order(session, request, keys, currency=currency, actor=ACTOR),
+                settings,
             )
     except InsufficientStock as refused:
         second = _what_is_left(request, refused, backorderable, rng)
         if second is None:
             return
-        order = await settled(session, place_order(session, second, currency=currency, actor=ACTOR))
+        order = await settled(
+            session, place_order(session, second, keys, currency=currency, actor=ACTOR), settings
+        )
     if order.status == "awaiting_stock":
         path: tuple[Action, ...] = ("cancel",) if rng.random() < 0.1 else ()
     else:
@@ -89,7 +101,9 @@ async def serve(
     for action in path:
         reason = rng.choice(_CANCEL_REASONS) if action == "cancel" else None
         order = await settled(
-            session, transition(session, order.id, action, actor=ACTOR, reason=reason)
+            session,
+            transition(session, order.id, action, keys, actor=ACTOR, reason=reason),
+            settings,
         )
 
 

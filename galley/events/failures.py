@@ -17,7 +17,8 @@ import structlog
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from galley.db import Database, insert_for, settings_of, utcnow
+from galley.config import Settings
+from galley.db import Database, insert_for, utcnow
 from galley.events.messages import ERROR_CHARS, waits
 from galley.events.models import ConsumerFailure, Event
 
@@ -35,10 +36,10 @@ async def waiting(session: AsyncSession, consumer: str) -> dict[str, dt.datetime
 
 
 async def record_failure(
-    session: AsyncSession, consumer: str, event: Event, error: Exception
+    session: AsyncSession, consumer: str, event: Event, error: Exception, settings: Settings
 ) -> bool:
     """Count a failed attempt; True when that was the last and the event is set aside."""
-    settings_waits = waits(settings_of(session))
+    settings_waits = waits(settings)
     now = utcnow()
     previous = (
         await session.execute(

@@ -152,7 +152,9 @@ async def consume_pending(database: Database, consumer: Consumer, *, batch: int 
             await database.run(partial(_act, consumer=consumer, event=event, retry=due is not None))
         except Exception as exc:
             async with database.transaction() as session:
-                if not await failures.record_failure(session, consumer.name, event, exc):
+                if not await failures.record_failure(
+                    session, consumer.name, event, exc, database.settings
+                ):
                     break
                 await _claim(session, consumer.name, event)  # set aside: go on past it
         done += 1
@@ -186,7 +188,9 @@ async def retry_set_aside(
                 await database.run(partial(_act_again, consumer=consumer, event=event))
             except Exception as exc:
                 async with database.transaction() as session:
-                    await failures.record_failure(session, consumer.name, event, exc)
+                    await failures.record_failure(
+                        session, consumer.name, event, exc, database.settings
+                    )
                 failed += 1
             else:
                 through += 1

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from galley.config import Settings
+from galley.privacy.keys import DataKeys, data_keys
 
 
 async def _settings(request: Request) -> Settings:
@@ -15,3 +16,11 @@ async def _settings(request: Request) -> Settings:
 
 
 AppSettings = Annotated[Settings, Depends(_settings)]
+
+
+async def _keys(request: Request) -> DataKeys:
+    return data_keys(request.app.state.settings.data_keys)
+
+
+# The keys that seal and open personal data (`galley.privacy`).
+Keys = Annotated[DataKeys, Depends(_keys)]

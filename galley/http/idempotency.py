@@ -58,7 +58,7 @@ from sqlalchemy.sql.dml import UpdateBase
 from galley.appends import write_last
 from galley.db import Base, BigId, Database, UTCDateTime, utcnow
 from galley.errors import Conflict, FieldError, InvalidRequest
-from galley.privacy.keys import DataKeys, keys_of
+from galley.privacy.keys import DataKeys, data_keys
 
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 # How long an answer is kept for replay (API conventions: 24 hours).
@@ -166,7 +166,7 @@ async def settle(
                     "This Idempotency-Key was used with a different request; use a new key.",
                     [FieldError(field="Idempotency-Key", message="reused with another body")],
                 ) from error
-            return _replay(found, keys_of(session))
+            return _replay(found, data_keys(database.settings.data_keys))
         if not found.held:
             raise Conflict(_IN_FLIGHT) from error
         if not _claim_failed(error):
@@ -212,13 +212,13 @@ def _replay(row: Row[Any], keys: DataKeys) -> Response:
     )
 
 
-def record(session: AsyncSession, claim_: Claim, response: Response) -> None:
+def record(session: AsyncSession, claim_: Claim, response: Response, keys: DataKeys) -> None:
     """Store the answer in the request's own transaction, the claim's, with its last
     statement: the claim's own, when it has not gone yet."""
     headers = {name: value for name, value in response.headers.items() if name in _REPLAYED_HEADERS}
     answer = {
         "status_code": response.status_code,
-        "response_body": keys_of(session).seal(bytes(response.body).decode(), BODY),
+        "response_body": keys.seal(bytes(response.body).decode(), BODY),
         "response_headers": json.loads(json.dumps(headers)),
     }
     if not claim_.sent:

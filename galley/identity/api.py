@@ -6,10 +6,9 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.errors import FieldError, InvalidRequest, problem_responses
-from galley.http.deps import AppSettings
+from galley.http.deps import AppSettings, Keys
 from galley.http.etags import check_if_match, resource_response
 from galley.http.routing import GalleyRoute, Session
 from galley.http.throttle import AppThrottle, ClientAddress
@@ -36,6 +35,7 @@ from galley.identity.schemas import (
     UserCreate,
     UserOut,
 )
+from galley.privacy.keys import DataKeys, data_keys
 from galley.reactions import settled
 
 auth = APIRouter(prefix="/v1/auth", tags=["auth"], route_class=GalleyRoute)
@@ -46,8 +46,8 @@ _FORM = "application/x-www-form-urlencoded"
 _FORM_FIELDS = Credentials.model_json_schema()["properties"]
 
 
-def user_view(session: AsyncSession, user: User) -> UserOut:
-    found = service.account(session, user)
+def user_view(user: User, keys: DataKeys) -> UserOut:
+    found = service.account(user, keys)
     return UserOut.model_validate(asdict(found) | {"id": str(found.id)})
 
 
@@ -115,7 +115,9 @@ async def log_in(
     account = service.normal_email(given.email)
     await throttle.spend_login_attempt(account, address, refused=LoginThrottled)
     tokens = await settled(
-        session, service.log_in(session, given.email, given.password, settings, origin_of(request))
+        session,
+        service.log_in(session, given.email, given.password, settings, origin_of(request)),
+        settings,
     )
     await throttle.forget_login_failures(account, address)
     return tokens
@@ -165,12 +167,14 @@ async def register(
             body.email,
             body.password,
             "customer",
+            data_keys(settings.data_keys),
             origin=origin_of(request),
             name=body.name,
             phone=body.phone,
         ),
+        settings,
     )
-    return user_view(session, user)
+    return user_view(user, data_keys(settings.data_keys))
 
 
 @accounts.get(
@@ -179,11 +183,11 @@ async def register(
     dependencies=[requires("account:read")],
     responses=problem_responses(401),
 )
-async def me(principal: CurrentPrincipal, session: Session) -> Me:
+async def me(principal: CurrentPrincipal, session: Session, keys: Keys) -> Me:
     scopes = None if principal.scopes is None else sorted(principal.scopes)
     me = Me(kind=principal.kind, id=str(principal.id), role=principal.role, scopes=scopes)
     if principal.kind == "user" and principal.id is not None:
-        found = service.account(session, await session.get_one(User, principal.id))
+        found = service.account(await session.get_one(User, principal.id), keys)
         me = me.model_copy(update={"email": found.email, "name": found.name, "phone": found.phone})
     return me
 
@@ -196,7 +200,10 @@ async def me(principal: CurrentPrincipal, session: Session) -> Me:
     responses=problem_responses(400, 401, 403, 409, 413, 415, 422),
     summary="An administrator creates an account (staff, manager, admin or customer)",
 )
-async def create_user(body: UserCreate, session: Session, origin: RequestOrigin) -> UserOut:
+async def create_user(
+    body: UserCreate, session: Session, settings: AppSettings, origin: RequestOrigin
+) -> UserOut:
+    keys = data_keys(settings.data_keys)
     user = await settled(
         session,
         service.create_user(
@@ -204,12 +211,14 @@ async def create_user(body: UserCreate, session: Session, origin: RequestOrigin)
             body.email,
             body.password,
             body.role,
+            keys,
             origin=origin,
             name=body.name,
             phone=body.phone,
         ),
+        settings,
     )
-    return user_view(session, user)
+    return user_view(user, keys)
 
 
 UserId = Annotated[str, Path(pattern=r"^[1-9][0-9]{0,17}$", examples=["12"])]
@@ -221,8 +230,8 @@ UserId = Annotated[str, Path(pattern=r"^[1-9][0-9]{0,17}$", examples=["12"])]
     dependencies=[requires("users:write")],
     responses=problem_responses(401, 403, 404, 422),
 )
-async def get_user(user_id: UserId, request: Request, session: Session) -> Response:
-    return resource_response(request, user_view(session, await service.find_user(session, user_id)))
+async def get_user(user_id: UserId, request: Request, session: Session, keys: Keys) -> Response:
+    return resource_response(request, user_view(await service.find_user(session, user_id), keys))
 
 
 @accounts.patch(
@@ -233,13 +242,19 @@ async def get_user(user_id: UserId, request: Request, session: Session) -> Respo
     summary="Change a role or disable an account; send If-Match to avoid overwriting others",
 )
 async def change_user(
-    user_id: UserId, body: UserChange, request: Request, session: Session, origin: RequestOrigin
+    user_id: UserId,
+    body: UserChange,
+    request: Request,
+    session: Session,
+    settings: AppSettings,
+    origin: RequestOrigin,
 ) -> Response:
+    keys = data_keys(settings.data_keys)
     user = await service.find_user(session, user_id, for_update=True)
-    check_if_match(request, user_view(session, user))
-    changed = await settled(session, service.change_user(session, user, body, origin))
+    check_if_match(request, user_view(user, keys))
+    changed = await settled(session, service.change_user(session, user, body, origin), settings)
     forget_callers(request)
-    return resource_response(request, user_view(session, changed))
+    return resource_response(request, user_view(changed, keys))
 
 
 @accounts.post(
@@ -251,10 +266,16 @@ async def change_user(
     summary="A key for an integration; its secret is shown once",
 )
 async def create_api_key(
-    body: ApiKeyCreate, session: Session, origin: RequestOrigin, principal: CurrentPrincipal
+    body: ApiKeyCreate,
+    session: Session,
+    settings: AppSettings,
+    origin: RequestOrigin,
+    principal: CurrentPrincipal,
 ) -> ApiKeyCreated:
     key, secret = await settled(
-        session, service.create_api_key(session, body, origin, grantor=principal.permissions)
+        session,
+        service.create_api_key(session, body, origin, grantor=principal.permissions),
+        settings,
     )
     return ApiKeyCreated(**key_view(key).model_dump(), secret=secret)
 
@@ -279,10 +300,11 @@ async def revoke_api_key(
     key_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")],
     request: Request,
     session: Session,
+    settings: AppSettings,
     origin: RequestOrigin,
 ) -> Response:
     """Revoked at once: the next request with it is refused, and within
     `GALLEY_PRINCIPAL_CACHE_SECONDS` in every other process."""
-    await settled(session, service.revoke_api_key(session, key_id, origin))
+    await settled(session, service.revoke_api_key(session, key_id, origin), settings)
     forget_callers(request)
     return Response(status_code=204)

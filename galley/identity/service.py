@@ -34,7 +34,7 @@ from galley.identity.errors import (
 )
 from galley.identity.models import ApiKey, RefreshToken, User
 from galley.identity.schemas import ApiKeyCreate, TokenPair, UserChange
-from galley.privacy.keys import keys_of
+from galley.privacy.keys import DataKeys, data_keys
 
 
 def normal_email(email: str) -> str:
@@ -46,6 +46,7 @@ async def create_user(
     email: str,
     password: str,
     role: rules.Role,
+    keys: DataKeys,
     *,
     origin: Origin,
     name: str | None = None,
@@ -58,10 +59,9 @@ async def create_user(
         raise InvalidRequest(
             f"password {problem}.", [FieldError(field="password", message=problem)]
         )
-    keys = keys_of(session)
     # An account whose row still carries an older key's index is found by that index;
     # the unique index on the current one settles two sign-ups racing each other.
-    if await _user_id_by_email(session, email) is not None:
+    if await _user_id_by_email(session, email, keys) is not None:
         raise EmailTaken()
     now = utcnow()
     table = User.__table__
@@ -89,8 +89,8 @@ async def create_user(
     return await session.get_one(User, user_id), [created]
 
 
-async def _user_id_by_email(session: AsyncSession, email: str) -> int | None:
-    indexes = keys_of(session).email_indexes(normal_email(email))
+async def _user_id_by_email(session: AsyncSession, email: str, keys: DataKeys) -> int | None:
+    indexes = keys.email_indexes(normal_email(email))
     return (await session.execute(select(User.id).where(User.email_index.in_(indexes)))).scalar()
 
 
@@ -107,8 +107,7 @@ class Account:
     created_at: dt.datetime
 
 
-def account(session: AsyncSession, user: User) -> Account:
-    keys = keys_of(session)
+def account(user: User, keys: DataKeys) -> Account:
     return Account(
         id=user.id,
         email=keys.unseal(user.email, "users.email"),
@@ -125,7 +124,7 @@ async def log_in(
 ) -> tuple[TokenPair, list[Change]]:
     """Tokens for a right e-mail and password; the same refusal, in about the same time,
     for a wrong password and an unknown e-mail."""
-    user_id = await _user_id_by_email(session, email)
+    user_id = await _user_id_by_email(session, email, data_keys(settings.data_keys))
     user = None if user_id is None else await session.get_one(User, user_id)
     valid, rehashed = credentials.check_password(password, user.password_hash if user else None)
     if user is None or not valid or user.disabled:

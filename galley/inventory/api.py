@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from galley.errors import problem_responses
+from galley.http.deps import AppSettings
 from galley.http.etags import resource_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
@@ -100,7 +101,7 @@ async def list_stock(
     summary="Change on-hand stock, with a ledger entry",
 )
 async def adjust_stock(
-    body: AdjustmentCreate, session: Session, actor: Actor, request: Request
+    body: AdjustmentCreate, session: Session, settings: AppSettings, actor: Actor, request: Request
 ) -> Response:
     """Stock that becomes free goes to waiting orders first; stock that drops below a
     reorder point is bought."""
@@ -114,6 +115,7 @@ async def adjust_stock(
             reason=body.reason,
             actor=actor,
         ),
+        settings,
     )
     return resource_response(
         request,

@@ -18,6 +18,7 @@ from galley.changes import (
     StockFreed,
     StockTaken,
 )
+from galley.config import Settings
 from galley.db import insert_for, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.http.paging import AnySelect, fetch_page
@@ -264,7 +265,9 @@ async def adjustment(session: AsyncSession, adjusted: Adjusted) -> AdjustmentOut
     )
 
 
-async def announce_adjustment(session: AsyncSession, change: StockAdjusted) -> list[Change]:
+async def announce_adjustment(
+    session: AsyncSession, change: StockAdjusted, settings: Settings
+) -> list[Change]:
     return [Announced("stock.adjusted", [await adjustment(session, change.adjusted)])]
 
 
@@ -292,7 +295,9 @@ async def plan_reservation(
     )
 
 
-async def take_placed(session: AsyncSession, placed: OrderPlaced) -> list[Change]:
+async def take_placed(
+    session: AsyncSession, placed: OrderPlaced, settings: Settings
+) -> list[Change]:
     """Take the stock a placed order planned (`levels.take`): then what it backordered
     can be bought, and what fell low is announced."""
     figures, fallen = await levels.take(session, placed.plan)

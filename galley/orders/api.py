@@ -6,8 +6,9 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from galley.catalog.schemas import TEXT_PATTERN
+from galley.config import Settings
 from galley.errors import problem_responses
-from galley.http.deps import AppSettings
+from galley.http.deps import AppSettings, Keys
 from galley.http.etags import resource_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
@@ -26,6 +27,7 @@ from galley.orders.schemas import (
     OrderEventOut,
     OrderOut,
 )
+from galley.privacy.keys import data_keys
 from galley.reactions import settled
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=GalleyRoute)
@@ -60,10 +62,12 @@ async def create_order(
         orders.place_order(
             session,
             body,
+            data_keys(settings.data_keys),
             currency=settings.currency,
             actor=principal.actor,
             customer_id=principal.customer_id,
         ),
+        settings,
     )
     return resource_response(
         request, order, status_code=201, headers={"Location": f"/v1/orders/{order.id}"}
@@ -78,6 +82,7 @@ async def create_order(
 )
 async def list_orders(
     session: Session,
+    keys: Keys,
     principal: CurrentPrincipal,
     status: Status | None = None,
     location: str | None = Query(default=None, pattern=CODE_PATTERN),
@@ -87,6 +92,7 @@ async def list_orders(
 ) -> Page[OrderOut]:
     orders, next_cursor = await views.list_orders(
         session,
+        keys,
         status=status,
         location=location,
         customer_ref=customer_ref,
@@ -104,9 +110,9 @@ async def list_orders(
     responses={304: {"description": "Not modified"}, **problem_responses(404, 422)},
 )
 async def get_order(
-    order_id: OrderId, session: Session, principal: CurrentPrincipal, request: Request
+    order_id: OrderId, session: Session, keys: Keys, principal: CurrentPrincipal, request: Request
 ) -> Response:
-    order = await views.get_order(session, order_id, customer_id=principal.customer_id)
+    order = await views.get_order(session, order_id, keys, customer_id=principal.customer_id)
     return resource_response(request, order)
 
 
@@ -130,8 +136,13 @@ async def list_order_events(
     return Page(data=events, next_cursor=next_cursor)
 
 
-async def _move(session: Session, order_id: str, action: Action, actor: str) -> OrderOut:
-    return await settled(session, orders.transition(session, order_id, action, actor=actor))
+async def _move(
+    session: Session, settings: Settings, order_id: str, action: Action, actor: str
+) -> OrderOut:
+    keys = data_keys(settings.data_keys)
+    return await settled(
+        session, orders.transition(session, order_id, action, keys, actor=actor), settings
+    )
 
 
 @router.post(
@@ -140,9 +151,11 @@ async def _move(session: Session, order_id: str, action: Action, actor: str) -> 
     response_model=OrderOut,
     responses=_TRANSITION_ERRORS,
 )
-async def start_order(order_id: OrderId, session: Session, actor: Actor) -> OrderOut:
+async def start_order(
+    order_id: OrderId, session: Session, settings: AppSettings, actor: Actor
+) -> OrderOut:
     """`confirmed` → `preparing`."""
-    return await _move(session, order_id, "start", actor)
+    return await _move(session, settings, order_id, "start", actor)
 
 
 @router.post(
@@ -151,9 +164,11 @@ async def start_order(order_id: OrderId, session: Session, actor: Actor) -> Orde
     response_model=OrderOut,
     responses=_TRANSITION_ERRORS,
 )
-async def mark_ready(order_id: OrderId, session: Session, actor: Actor) -> OrderOut:
+async def mark_ready(
+    order_id: OrderId, session: Session, settings: AppSettings, actor: Actor
+) -> OrderOut:
     """`preparing` → `ready`."""
-    return await _move(session, order_id, "ready", actor)
+    return await _move(session, settings, order_id, "ready", actor)
 
 
 @router.post(
@@ -162,9 +177,11 @@ async def mark_ready(order_id: OrderId, session: Session, actor: Actor) -> Order
     response_model=OrderOut,
     responses=_TRANSITION_ERRORS,
 )
-async def complete_order(order_id: OrderId, session: Session, actor: Actor) -> OrderOut:
+async def complete_order(
+    order_id: OrderId, session: Session, settings: AppSettings, actor: Actor
+) -> OrderOut:
     """`ready` → `completed`; the reserved stock leaves the location."""
-    return await _move(session, order_id, "complete", actor)
+    return await _move(session, settings, order_id, "complete", actor)
 
 
 @router.post(
@@ -176,6 +193,7 @@ async def complete_order(order_id: OrderId, session: Session, actor: Actor) -> O
 async def cancel_order(
     order_id: OrderId,
     session: Session,
+    settings: AppSettings,
     principal: CurrentPrincipal,
     body: CancelRequest | None = None,
 ) -> OrderOut:
@@ -187,10 +205,12 @@ async def cancel_order(
             session,
             order_id,
             "cancel",
+            data_keys(settings.data_keys),
             actor=principal.actor,
             reason=body.reason if body else None,
             customer_id=principal.customer_id,
         ),
+        settings,
     )
 
 

@@ -15,10 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.appends import write_last
 from galley.changes import Announced, Change, StockFreed
+from galley.config import Settings
 from galley.db import rows_of, utcnow
 from galley.inventory import service as inventory
 from galley.orders import history, rules, views
 from galley.orders.models import Order, OrderLine
+from galley.privacy.keys import DataKeys, data_keys
 
 _LINES = cast(Table, OrderLine.__table__)
 
@@ -58,7 +60,9 @@ _CONFIRM = (
 )
 
 
-async def fill_backorders(session: AsyncSession, freed: StockFreed) -> list[Change]:
+async def fill_backorders(
+    session: AsyncSession, freed: StockFreed, settings: Settings
+) -> list[Change]:
     """Allocate the available stock of these products to backordered lines, oldest order
     first; orders left with nothing backordered become `confirmed`."""
     location_id, actor, cause = freed.location_id, freed.actor, freed.cause
@@ -107,13 +111,20 @@ async def fill_backorders(session: AsyncSession, freed: StockFreed) -> list[Chan
         before=figures,
     )
     location = next(iter(figures.values())).location
+    keys = data_keys(settings.data_keys)
     return fallen + await _confirm_complete_orders(
-        session, fills, location, actor=actor, cause=cause
+        session, fills, location, keys, actor=actor, cause=cause
     )
 
 
 async def _confirm_complete_orders(
-    session: AsyncSession, fills: list[tuple[Any, int]], location: str, *, actor: str, cause: str
+    session: AsyncSession,
+    fills: list[tuple[Any, int]],
+    location: str,
+    keys: DataKeys,
+    *,
+    actor: str,
+    cause: str,
 ) -> list[Change]:
     now = utcnow()
     per_order: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -125,7 +136,7 @@ async def _confirm_complete_orders(
     complete = [order.number for order in orders]
     changes: list[Change] = []
     if orders:
-        confirmed = await views.shaped(session, [(order, location) for order in orders])
+        confirmed = await views.shaped(session, [(order, location) for order in orders], keys)
         changes.append(Announced("order.status_changed", confirmed, views.PERSONAL))
     shared = {"actor": actor, "created_at": now, "cause": cause}
     entries = [

@@ -13,7 +13,7 @@ from galley.orders.errors import IllegalOrderTransition
 from galley.orders.models import OrderLine
 from galley.orders.schemas import OrderOut
 from galley.orders.views import PERSONAL, load_order, order_view
-from galley.privacy.keys import keys_of
+from galley.privacy.keys import DataKeys
 
 _CAUSES: dict[rules.Action, str] = {
     "start": "preparation started",
@@ -33,6 +33,7 @@ async def transition(
     session: AsyncSession,
     order_id: str,
     action: rules.Action,
+    keys: DataKeys,
     *,
     actor: str,
     reason: str | None = None,
@@ -80,7 +81,7 @@ async def transition(
             }
         ],
     )
-    shown = order_view(order, location, lines, keys_of(session))
+    shown = order_view(order, location, lines, keys)
     changes: list[Change] = [
         Announced(_EVENTS.get(action, "order.status_changed"), [shown], PERSONAL)
     ]

@@ -30,7 +30,7 @@ from galley.orders.errors import InsufficientStock
 from galley.orders.models import Order, OrderLine
 from galley.orders.schemas import OrderCreate, OrderOut
 from galley.orders.views import DELIVERY, order_view
-from galley.privacy.keys import keys_of
+from galley.privacy.keys import DataKeys
 
 _ORDERS = cast(Table, Order.__table__)
 _LINES = cast(Table, OrderLine.__table__)
@@ -63,6 +63,7 @@ _READ = inventory.by_sku_at(*SELLABLE_COLUMNS, _next_number().label("order_numbe
 async def place_order(
     session: AsyncSession,
     request: OrderCreate,
+    keys: DataKeys,
     *,
     currency: str,
     actor: str,
@@ -81,7 +82,6 @@ async def place_order(
     allocations = plan.allocations
     _refuse_backorders_not_allowed(request, products, allocations)
 
-    keys = keys_of(session)
     now = utcnow()
     order = Order(
         number=next(iter(stocked.rows.values())).order_number,

@@ -16,7 +16,7 @@ from galley.orders.errors import OrderNotFound
 from galley.orders.models import Order, OrderEvent, OrderLine
 from galley.orders.rules import FULFILMENT_QUEUE, line_total
 from galley.orders.schemas import Delivery, LineOut, OrderEventOut, OrderOut
-from galley.privacy.keys import DataKeys, keys_of
+from galley.privacy.keys import DataKeys
 
 DELIVERY = "orders.delivery"
 # What events and the live stream leave out of an order: a consumer that needs the
@@ -85,15 +85,14 @@ def _of_customer(stmt: AnySelect, customer_id: int | None) -> AnySelect:
 
 
 async def get_order(
-    session: AsyncSession, order_id: str, *, customer_id: int | None = None
+    session: AsyncSession, order_id: str, keys: DataKeys, *, customer_id: int | None = None
 ) -> OrderOut:
-    return order_view(
-        *await load_order(session, order_id, customer_id=customer_id), keys_of(session)
-    )
+    return order_view(*await load_order(session, order_id, customer_id=customer_id), keys)
 
 
 async def list_orders(
     session: AsyncSession,
+    keys: DataKeys,
     *,
     status: str | None,
     location: str | None,
@@ -113,10 +112,10 @@ async def list_orders(
     if customer_ref is not None:
         stmt = stmt.where(Order.customer_ref == customer_ref)
     rows, next_cursor = await fetch_page(session, stmt, Order.number, cursor, limit)
-    return await shaped(session, rows), next_cursor
+    return await shaped(session, rows, keys), next_cursor
 
 
-async def fulfilment_queue(session: AsyncSession, location: str) -> list[OrderOut]:
+async def fulfilment_queue(session: AsyncSession, location: str, keys: DataKeys) -> list[OrderOut]:
     """The orders the kitchen at `location` has to prepare or hand over, oldest first."""
     stmt = (
         select(Order, LOCATIONS.c.code)
@@ -124,10 +123,10 @@ async def fulfilment_queue(session: AsyncSession, location: str) -> list[OrderOu
         .where(LOCATIONS.c.code == location, Order.status.in_(FULFILMENT_QUEUE))
         .order_by(Order.number)
     )
-    return await shaped(session, (await session.execute(stmt)).all())
+    return await shaped(session, (await session.execute(stmt)).all(), keys)
 
 
-async def shaped(session: AsyncSession, rows: Sequence[Any]) -> list[OrderOut]:
+async def shaped(session: AsyncSession, rows: Sequence[Any], keys: DataKeys) -> list[OrderOut]:
     """Orders with their location codes, shaped with their lines (one query for all)."""
     numbers = [order.number for order, _ in rows]
     lines_of: dict[int, list[OrderLine]] = defaultdict(list)
@@ -136,7 +135,6 @@ async def shaped(session: AsyncSession, rows: Sequence[Any]) -> list[OrderOut]:
             await session.execute(select(OrderLine).where(OrderLine.order_number.in_(numbers)))
         ).scalars():
             lines_of[line.order_number].append(line)
-    keys = keys_of(session)
     return [order_view(order, code, lines_of[order.number], keys) for order, code in rows]
 
 

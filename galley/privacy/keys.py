@@ -24,10 +24,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.config_values import KeyRing
-from galley.db import settings_of
 
 _NONCE_BYTES = 12
 
@@ -99,7 +97,3 @@ class DataKeys:
 def data_keys(configured: KeyRing) -> DataKeys:
     """The ring for a `GALLEY_DATA_KEYS` value; built once per value, as HKDF is not free."""
     return DataKeys(list(configured.get_secret_value()))
-
-
-def keys_of(session: AsyncSession) -> DataKeys:
-    return data_keys(settings_of(session).data_keys)

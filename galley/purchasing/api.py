@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from galley.errors import problem_responses
+from galley.http.deps import AppSettings, Keys
 from galley.http.etags import check_if_match, etag_of, resource_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
@@ -61,11 +62,13 @@ def _with_secret(
     response_model=SupplierWithSecret,
     responses=problem_responses(400, 413, 415, 422),
 )
-async def create_supplier(body: SupplierCreate, session: Session, request: Request) -> Response:
+async def create_supplier(
+    body: SupplierCreate, session: Session, settings: AppSettings, request: Request
+) -> Response:
     """A `webhook_url` must be https (unless `GALLEY_WEBHOOKS_ALLOW_INSECURE`) and resolve
     only to public addresses (unless `GALLEY_WEBHOOKS_ALLOW_PRIVATE`); its signing secret
     is in the answer, this once."""
-    supplier, secret = await suppliers.create_supplier(session, body)
+    supplier, secret = await suppliers.create_supplier(session, body, settings)
     return _with_secret(
         request,
         supplier,
@@ -106,12 +109,16 @@ async def get_supplier(supplier_id: IdPath, session: Session, request: Request) 
     responses=problem_responses(400, 404, 409, 412, 413, 415, 422),
 )
 async def update_supplier(
-    supplier_id: IdPath, body: SupplierPatch, session: Session, request: Request
+    supplier_id: IdPath,
+    body: SupplierPatch,
+    session: Session,
+    settings: AppSettings,
+    request: Request,
 ) -> Response:
     """A supplier given its first `webhook_url` gets a signing secret, in the answer."""
     supplier = await suppliers.get_supplier(session, supplier_id, for_update=True)
     check_if_match(request, suppliers.view(supplier))
-    supplier, secret = await suppliers.update_supplier(session, supplier, body)
+    supplier, secret = await suppliers.update_supplier(session, supplier, body, settings)
     return _with_secret(request, supplier, secret)
 
 
@@ -124,10 +131,10 @@ async def update_supplier(
     "signs too for 24 hours",
 )
 async def rotate_webhook_secret(
-    supplier_id: IdPath, session: Session, request: Request, origin: RequestOrigin
+    supplier_id: IdPath, session: Session, keys: Keys, request: Request, origin: RequestOrigin
 ) -> Response:
     supplier = await suppliers.get_supplier(session, supplier_id, for_update=True)
-    secret = await suppliers.rotate_webhook_secret(session, supplier, origin)
+    secret = await suppliers.rotate_webhook_secret(session, supplier, keys, origin)
     return _with_secret(request, supplier, secret)
 
 
@@ -166,9 +173,17 @@ async def list_purchase_orders(
     summary="Buy by hand: the lines go onto the supplier's draft for the location",
 )
 async def create_purchase_order(
-    body: PurchaseOrderCreate, session: Session, actor: Actor, request: Request
+    body: PurchaseOrderCreate,
+    session: Session,
+    settings: AppSettings,
+    actor: Actor,
+    request: Request,
 ) -> Response:
-    po_id, created = await settled(session, purchase_orders.add_by_hand(session, body, actor=actor))
+    po_id, created = await settled(
+        session,
+        purchase_orders.add_by_hand(session, body, settings.purchasing_batch_window, actor=actor),
+        settings,
+    )
     found = await views.load(session, str(po_id))
     return resource_response(
         request,
@@ -196,7 +211,12 @@ async def get_purchase_order(po_id: IdPath, session: Session, request: Request) 
     summary="Edit a draft's lines",
 )
 async def edit_purchase_order(
-    po_id: IdPath, body: PurchaseOrderPatch, session: Session, actor: Actor, request: Request
+    po_id: IdPath,
+    body: PurchaseOrderPatch,
+    session: Session,
+    settings: AppSettings,
+    actor: Actor,
+    request: Request,
 ) -> Response:
     await settle(
         session,
@@ -207,6 +227,7 @@ async def edit_purchase_order(
             actor=actor,
             precondition=lambda found: check_if_match(request, views.view(found)),
         ),
+        settings,
     )
     return resource_response(request, views.view(await views.load(session, po_id)))
 
@@ -217,9 +238,11 @@ async def edit_purchase_order(
     response_model=PurchaseOrderOut,
     responses=problem_responses(404, 409, 422),
 )
-async def send_purchase_order(po_id: IdPath, session: Session, actor: Actor) -> PurchaseOrderOut:
+async def send_purchase_order(
+    po_id: IdPath, session: Session, settings: AppSettings, actor: Actor
+) -> PurchaseOrderOut:
     """`draft` → `sent`: frozen; later shortfalls collect on a new draft."""
-    await settle(session, await purchase_orders.send(session, po_id, actor=actor))
+    await settle(session, await purchase_orders.send(session, po_id, actor=actor), settings)
     return views.view(await views.load(session, po_id))
 
 
@@ -230,11 +253,16 @@ async def send_purchase_order(po_id: IdPath, session: Session, actor: Actor) -> 
     responses=problem_responses(400, 404, 409, 413, 415, 422),
 )
 async def cancel_purchase_order(
-    po_id: IdPath, session: Session, actor: Actor, body: CancelRequest | None = None
+    po_id: IdPath,
+    session: Session,
+    settings: AppSettings,
+    actor: Actor,
+    body: CancelRequest | None = None,
 ) -> PurchaseOrderOut:
     """`draft` or `sent` → `cancelled`; what it was to bring is bought again at once."""
     reason = body.reason if body else None
-    await settle(session, await purchase_orders.cancel(session, po_id, actor=actor, reason=reason))
+    cancelled = await purchase_orders.cancel(session, po_id, actor=actor, reason=reason)
+    await settle(session, cancelled, settings)
     return views.view(await views.load(session, po_id))
 
 
@@ -247,9 +275,16 @@ async def cancel_purchase_order(
     summary="Goods arrived: stock rises and goes to waiting orders, oldest first",
 )
 async def receive_purchase_order(
-    po_id: IdPath, body: ReceiptCreate, session: Session, actor: Actor, request: Request
+    po_id: IdPath,
+    body: ReceiptCreate,
+    session: Session,
+    settings: AppSettings,
+    actor: Actor,
+    request: Request,
 ) -> Response:
-    received = await settled(session, purchasing.receive(session, po_id, body, actor=actor))
+    received = await settled(
+        session, purchasing.receive(session, po_id, body, actor=actor), settings
+    )
     return resource_response(
         request,
         views.view(received),

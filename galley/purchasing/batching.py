@@ -7,7 +7,6 @@ update of drafts still in `draft`.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,12 +19,14 @@ log = structlog.get_logger("galley.purchasing")
 
 
 async def send_batches_forever(database: Database) -> None:
-    window = dt.timedelta(seconds=database.settings.purchasing_batch_seconds)
+    window = database.settings.purchasing_batch_window
     # Often enough that a draft waits little longer than its window, never busy-looping.
     pause = min(max(window.total_seconds() / 4, 0.2), 30.0)
 
     async def send(session: AsyncSession) -> None:
-        await settle(session, await send_due_drafts(session, window, actor="galley"))
+        await settle(
+            session, await send_due_drafts(session, window, actor="galley"), database.settings
+        )
 
     while True:
         await asyncio.sleep(pause)

@@ -21,10 +21,11 @@ import structlog
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from galley.db import key_from, settings_of, utcnow
+from galley.config import Settings
+from galley.db import key_from, utcnow
 from galley.events.schemas import EventOut
 from galley.events.service import Event
-from galley.privacy.keys import UnreadableData, keys_of
+from galley.privacy.keys import UnreadableData, data_keys
 from galley.purchasing import suppliers
 from galley.purchasing.models import PurchaseOrder, PurchaseOrderDispatch, Supplier
 from galley.webhooks import rules
@@ -36,7 +37,7 @@ Channel = Literal["webhook", "email"]
 NO_MAIL_SERVER = "no mail server: GALLEY_SMTP_URL is not set"
 
 
-async def queue_dispatches(session: AsyncSession, event: Event) -> None:
+async def queue_dispatches(session: AsyncSession, event: Event, *, settings: Settings) -> None:
     """The "suppliers" consumer: a dispatch for each way the supplier can be reached. An
     e-mail with no mail server configured is recorded as skipped, saying so."""
     supplier = (
@@ -45,14 +46,14 @@ async def queue_dispatches(session: AsyncSession, event: Event) -> None:
         )
     ).scalar_one()
     now = utcnow()
-    first = now + dt.timedelta(seconds=_delay(session, 0) or 0)
+    first = now + dt.timedelta(seconds=_delay(settings, 0) or 0)
     pending = {"status": "pending", "next_attempt_at": first, "error": None}
     ways: list[tuple[Channel, str, dict[str, Any]]] = []
     if supplier.webhook_url is not None:
         ways.append(("webhook", supplier.webhook_url, pending))
     if supplier.email is not None:
         unsent = {"status": "skipped", "next_attempt_at": None, "error": NO_MAIL_SERVER}
-        ways.append(("email", supplier.email, pending if settings_of(session).smtp_url else unsent))
+        ways.append(("email", supplier.email, pending if settings.smtp_url else unsent))
     rows = [
         {
             "purchase_order_id": key_from(str(event.data["id"])),
@@ -86,8 +87,7 @@ class Claim:
     event: EventOut
 
 
-async def claim_due(session: AsyncSession, *, limit: int) -> list[Claim]:
-    settings = settings_of(session)
+async def claim_due(session: AsyncSession, settings: Settings, *, limit: int) -> list[Claim]:
     now = utcnow()
     due = (
         select(PurchaseOrderDispatch.id)
@@ -114,10 +114,11 @@ async def claim_due(session: AsyncSession, *, limit: int) -> list[Claim]:
         )
     ).all()
     claims = []
+    keys = data_keys(settings.data_keys)
     for dispatch, event, supplier in rows:
         try:
             secrets = (
-                suppliers.SECRETS.signing(keys_of(session), supplier, now)
+                suppliers.SECRETS.signing(keys, supplier, now)
                 if dispatch.channel == "webhook" and supplier.webhook_secret is not None
                 else ()
             )
@@ -143,7 +144,11 @@ async def claim_due(session: AsyncSession, *, limit: int) -> list[Claim]:
 
 
 async def record_attempt(
-    session: AsyncSession, claim: Claim, attempted_at: dt.datetime, error: str | None
+    session: AsyncSession,
+    claim: Claim,
+    attempted_at: dt.datetime,
+    error: str | None,
+    settings: Settings,
 ) -> bool:
     """Record an attempt (`error` None when it went through) and what follows: done,
     another try per the schedule, or given up. False when the claim was lost (the attempt
@@ -164,7 +169,7 @@ async def record_attempt(
                 )
             )
         ).scalar_one()
-        delay = _delay(session, attempts + 1)
+        delay = _delay(settings, attempts + 1)
         values |= (
             {"status": "failed", "next_attempt_at": None}
             if delay is None
@@ -193,9 +198,9 @@ async def record_attempt(
     return True
 
 
-def _delay(session: AsyncSession, attempts: int) -> float | None:
+def _delay(settings: Settings, attempts: int) -> float | None:
     return rules.retry_delay(
-        settings_of(session).webhooks_retry_schedule,
+        settings.webhooks_retry_schedule,
         attempts,
         random.random(),  # noqa: S311
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
@@ -63,7 +64,7 @@ async def lock(
 
 
 async def add_by_hand(
-    session: AsyncSession, request: PurchaseOrderCreate, *, actor: str
+    session: AsyncSession, request: PurchaseOrderCreate, window: dt.timedelta, *, actor: str
 ) -> tuple[tuple[int, bool], list[Change]]:
     """A manager's purchase: onto the supplier's draft for the location (created if none).
 
@@ -80,7 +81,7 @@ async def add_by_hand(
         for product_id, _ in [products[line.sku]]
     ]
     drafts, changes = await add_to_drafts(
-        session, location_id, buys, actor=actor, cause="added by hand"
+        session, location_id, buys, window, actor=actor, cause="added by hand"
     )
     po_id = drafts[supplier.id]
     await _set_costs(session, po_id, request.lines, products)

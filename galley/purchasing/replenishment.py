@@ -45,7 +45,8 @@ from galley.changes import (
     StockFreed,
     StockTaken,
 )
-from galley.db import UTCDateTime, insert_for, rows_from, settings_of, utcnow
+from galley.config import Settings
+from galley.db import UTCDateTime, insert_for, rows_from, utcnow
 from galley.inventory import service as inventory
 from galley.purchasing import history, rules, views
 from galley.purchasing.models import PurchaseOrder, PurchaseOrderLine, Supplier
@@ -95,11 +96,6 @@ _BOUGHT: dict[str, TypeEngine[Any]] = {
 }
 
 
-def batch_window(session: AsyncSession) -> dt.timedelta:
-    """`GALLEY_PURCHASING_BATCH_SECONDS` of the application this session serves."""
-    return dt.timedelta(seconds=settings_of(session).purchasing_batch_seconds)
-
-
 @dataclass(frozen=True)
 class Purchase:
     product_id: int
@@ -126,7 +122,7 @@ def purchases(product: Sellable, level: inventory.Level) -> int:
 
 
 async def replenish(
-    session: AsyncSession, change: StockTaken | StockFreed | CoverChanged
+    session: AsyncSession, change: StockTaken | StockFreed | CoverChanged, settings: Settings
 ) -> list[Change]:
     """Add what the rule buys to each supplier's draft at the change's location.
 
@@ -137,18 +133,26 @@ async def replenish(
         session,
         change.location_id,
         change.product_ids,
+        settings.purchasing_batch_window,
         actor=change.actor,
         figures=getattr(change, "figures", None),
         known=getattr(change, "products", None),
     )
 
 
-async def replenish_everywhere(session: AsyncSession, change: SourcingChanged) -> list[Change]:
+async def replenish_everywhere(
+    session: AsyncSession, change: SourcingChanged, settings: Settings
+) -> list[Change]:
     """Run the rule for one product at every location that stocks it."""
     changes = []
     for location_id in await inventory.locations_of(session, change.product_id):
         changes += await _replenish(
-            session, location_id, [change.product_id], actor=change.actor, figures=None
+            session,
+            location_id,
+            [change.product_id],
+            settings.purchasing_batch_window,
+            actor=change.actor,
+            figures=None,
         )
     return changes
 
@@ -157,6 +161,7 @@ async def _replenish(
     session: AsyncSession,
     location_id: int,
     product_ids: Iterable[int],
+    window: dt.timedelta,
     *,
     actor: str,
     figures: Mapping[int, inventory.Level] | None,
@@ -176,19 +181,29 @@ async def _replenish(
     ]
     if not buys:
         return []
-    _, changes = await add_to_drafts(session, location_id, buys, actor=actor, cause="replenishment")
+    _, changes = await add_to_drafts(
+        session, location_id, buys, window, actor=actor, cause="replenishment"
+    )
     return changes
 
 
 async def add_to_drafts(
-    session: AsyncSession, location_id: int, buys: list[Purchase], *, actor: str, cause: str
+    session: AsyncSession,
+    location_id: int,
+    buys: list[Purchase],
+    window: dt.timedelta,
+    *,
+    actor: str,
+    cause: str,
 ) -> tuple[dict[int, int], list[Change]]:
     """Put purchases on each supplier's open draft for the location, creating it if need be,
-    and count them as incoming. Returns the purchase order each supplier's lines went on.
+    and count them as incoming. Returns the purchase order each supplier's lines went on;
+    a draft is due once its supplier was last sent one longer than `window` ago
+    (`GALLEY_PURCHASING_BATCH_SECONDS`).
 
     The lines go with the statement that counts them incoming, their history as the
     transaction commits (`galley.appends`)."""
-    drafts = await _drafts(session, location_id, sorted({b.supplier_id for b in buys}))
+    drafts = await _drafts(session, location_id, sorted({b.supplier_id for b in buys}), window)
     by_supplier = {draft.supplier_id: draft.id for draft in drafts}
     lines = rows_from(
         session,
@@ -244,7 +259,9 @@ async def add_to_drafts(
     return by_supplier, grown
 
 
-async def send_grown_drafts(session: AsyncSession, grown: DraftsGrew) -> list[Change]:
+async def send_grown_drafts(
+    session: AsyncSession, grown: DraftsGrew, settings: Settings
+) -> list[Change]:
     """Send the drafts that grew and are due (`_drafts` says which)."""
     due = list(grown.due)
     return (
@@ -254,7 +271,9 @@ async def send_grown_drafts(session: AsyncSession, grown: DraftsGrew) -> list[Ch
     )
 
 
-async def announce(session: AsyncSession, change: PurchaseOrdersAnnounced) -> list[Change]:
+async def announce(
+    session: AsyncSession, change: PurchaseOrdersAnnounced, settings: Settings
+) -> list[Change]:
     return [await views.announced(session, change.type, change.purchase_order_ids)]
 
 
@@ -269,7 +288,7 @@ async def send_due_drafts(
 
 
 async def _drafts(
-    session: AsyncSession, location_id: int, supplier_ids: list[int]
+    session: AsyncSession, location_id: int, supplier_ids: list[int], window: dt.timedelta
 ) -> list[Row[Any]]:
     """The open draft of each supplier at the location, locked and touched, created where
     missing, in one statement: its id and supplier, whether this created it, and whether
@@ -299,7 +318,7 @@ async def _drafts(
             _inserted(session).label("created"),
             # Named in full: SQLite leaves the columns of RETURNING unqualified, and inside
             # the subqueries they would name the subqueries' own tables.
-            _due(_UPSERTED_SUPPLIER, _UPSERTED_LOCATION, now - batch_window(session)).label("due"),
+            _due(_UPSERTED_SUPPLIER, _UPSERTED_LOCATION, now - window).label("due"),
         )
     )
     return list(found)

@@ -140,7 +140,13 @@ async def _attempt_and_record(database: Database, claim: Claim) -> None:
     error = await attempt(claim, database.settings)
     try:
         await database.run(
-            partial(record_attempt, claim=claim, attempted_at=attempted_at, error=error)
+            partial(
+                record_attempt,
+                claim=claim,
+                attempted_at=attempted_at,
+                error=error,
+                settings=database.settings,
+            )
         )
     except Exception:
         # The claim lapses and the dispatch is tried again: sent twice, never lost.
@@ -150,7 +156,7 @@ async def _attempt_and_record(database: Database, claim: Claim) -> None:
 async def send_due(database: Database, *, limit: int = CONCURRENT_SENDS) -> int:
     """Claim what is due and attempt it all at once; how many attempts were made."""
     async with database.transaction() as session:
-        claims = await claim_due(session, limit=limit)
+        claims = await claim_due(session, database.settings, limit=limit)
     await asyncio.gather(*(_attempt_and_record(database, claim) for claim in claims))
     return len(claims)
 

@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.audit import service as audit
 from galley.audit.service import Origin
+from galley.config import Settings
 from galley.db import insert_row, key_from, update_row, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.http.paging import fetch_page
-from galley.privacy.keys import keys_of
+from galley.privacy.keys import DataKeys, data_keys
 from galley.purchasing.errors import (
     SupplierCurrencyInUse,
     SupplierHasNoWebhook,
@@ -48,13 +49,14 @@ def view(supplier: Supplier) -> SupplierOut:
 
 
 async def create_supplier(
-    session: AsyncSession, new: SupplierCreate
+    session: AsyncSession, new: SupplierCreate, settings: Settings
 ) -> tuple[Supplier, str | None]:
     """The supplier, and its signing secret when it has a webhook URL."""
     if new.webhook_url is not None:
-        await check_url(session, new.webhook_url)
+        await check_url(new.webhook_url, settings)
     now = utcnow()
-    secret, sealed = (None, {}) if new.webhook_url is None else SECRETS.give(keys_of(session))
+    keys = data_keys(settings.data_keys)
+    secret, sealed = (None, {}) if new.webhook_url is None else SECRETS.give(keys)
     values = new.model_dump() | sealed | {"created_at": now, "updated_at": now}
     return await insert_row(session, Supplier, values), secret
 
@@ -94,7 +96,7 @@ async def list_suppliers(
 
 
 async def update_supplier(
-    session: AsyncSession, supplier: Supplier, patch: SupplierPatch
+    session: AsyncSession, supplier: Supplier, patch: SupplierPatch, settings: Settings
 ) -> tuple[Supplier, str | None]:
     """The supplier, and its new signing secret when it has just been given a webhook URL.
     Taking the URL away drops the secrets: a URL set later comes with a new one."""
@@ -106,7 +108,7 @@ async def update_supplier(
         raise SupplierCurrencyInUse(supplier.id, supplier.currency)
     url = changes.get("webhook_url", supplier.webhook_url)
     if url is not None and url != supplier.webhook_url:
-        await check_url(session, url)
+        await check_url(url, settings)
     values = changes | {"updated_at": utcnow()}
     secret = None
     if url is None:
@@ -114,17 +116,19 @@ async def update_supplier(
             ("webhook_secret", "previous_webhook_secret", "previous_webhook_secret_expires_at")
         )
     elif supplier.webhook_secret is None:
-        secret, sealed = SECRETS.give(keys_of(session))
+        secret, sealed = SECRETS.give(data_keys(settings.data_keys))
         values |= sealed
     return await update_row(session, supplier, values), secret
 
 
-async def rotate_webhook_secret(session: AsyncSession, supplier: Supplier, origin: Origin) -> str:
+async def rotate_webhook_secret(
+    session: AsyncSession, supplier: Supplier, keys: DataKeys, origin: Origin
+) -> str:
     """A new signing secret, shown once (`SigningSecrets.rotate`)."""
     if supplier.webhook_url is None or supplier.webhook_secret is None:
         raise SupplierHasNoWebhook(supplier.id)
     now = utcnow()
-    secret, previous_valid_until, sealed = SECRETS.rotate(keys_of(session), supplier, now)
+    secret, previous_valid_until, sealed = SECRETS.rotate(keys, supplier, now)
     await update_row(session, supplier, sealed | {"updated_at": now})
     audit.record(
         session,

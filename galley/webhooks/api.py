@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from galley.errors import problem_responses
+from galley.http.deps import AppSettings, Keys
 from galley.http.etags import check_if_match, resource_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
@@ -35,11 +36,15 @@ MANAGE = requires("webhooks:manage")
     summary="Register an endpoint; its signing secret is shown once",
 )
 async def create_endpoint(
-    body: WebhookEndpointCreate, session: Session, origin: RequestOrigin, request: Request
+    body: WebhookEndpointCreate,
+    session: Session,
+    settings: AppSettings,
+    origin: RequestOrigin,
+    request: Request,
 ) -> Response:
     """The URL must be https (unless `GALLEY_WEBHOOKS_ALLOW_INSECURE`) and resolve only to
     public addresses (unless `GALLEY_WEBHOOKS_ALLOW_PRIVATE`); otherwise `422`."""
-    endpoint, secret = await service.create_endpoint(session, body, origin)
+    endpoint, secret = await service.create_endpoint(session, body, settings, origin)
     created = WebhookEndpointWithSecret(**service.view(endpoint).model_dump(), secret=secret)
     return resource_response(
         request,
@@ -90,12 +95,13 @@ async def update_endpoint(
     endpoint_id: EndpointId,
     body: WebhookEndpointPatch,
     session: Session,
+    settings: AppSettings,
     origin: RequestOrigin,
     request: Request,
 ) -> Response:
     endpoint = await service.get_endpoint(session, endpoint_id, for_update=True)
     check_if_match(request, service.view(endpoint))
-    endpoint = await service.update_endpoint(session, endpoint, body, origin)
+    endpoint = await service.update_endpoint(session, endpoint, body, settings, origin)
     return resource_response(request, service.view(endpoint))
 
 
@@ -121,10 +127,10 @@ async def delete_endpoint(
     summary="A new signing secret, shown once; the old one signs too for 24 hours",
 )
 async def rotate_secret(
-    endpoint_id: EndpointId, session: Session, origin: RequestOrigin
+    endpoint_id: EndpointId, session: Session, keys: Keys, origin: RequestOrigin
 ) -> WebhookEndpointWithSecret:
     endpoint = await service.get_endpoint(session, endpoint_id, for_update=True)
-    endpoint, secret = await service.rotate_secret(session, endpoint, origin)
+    endpoint, secret = await service.rotate_secret(session, endpoint, keys, origin)
     return WebhookEndpointWithSecret(**service.view(endpoint).model_dump(), secret=secret)
 
 

@@ -168,7 +168,9 @@ def _ms_since(started: float) -> int:
 async def _attempt_and_record(database: Database, claim: Claim) -> None:
     outcome = await attempt(claim, database.settings)
     try:
-        await database.run(partial(record_attempt, claim=claim, outcome=outcome))
+        await database.run(
+            partial(record_attempt, claim=claim, outcome=outcome, settings=database.settings)
+        )
     except Exception:
         # The claim lapses and the delivery is tried again: sent twice, never lost.
         log.exception("webhook.not_recorded", delivery_id=claim.delivery_id)
@@ -185,7 +187,7 @@ async def _attempt_and_record(database: Database, claim: Claim) -> None:
 
 async def _claim(database: Database, limit: int) -> list[Claim]:
     async with database.transaction() as session:
-        return await claim_due(session, limit=limit)
+        return await claim_due(session, database.settings, limit=limit)
 
 
 async def deliver_due(database: Database, *, limit: int = CONCURRENT_SENDS) -> int:

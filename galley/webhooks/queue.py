@@ -20,10 +20,11 @@ import structlog
 from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from galley.db import settings_of, update_row, utcnow
+from galley.config import Settings
+from galley.db import update_row, utcnow
 from galley.events import service as events
 from galley.events.schemas import EventOut
-from galley.privacy.keys import UnreadableData, keys_of
+from galley.privacy.keys import DataKeys, UnreadableData, data_keys
 from galley.webhooks import endpoints, rules
 from galley.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -33,7 +34,9 @@ log = structlog.get_logger("galley.webhooks")
 CLAIM_MARGIN = dt.timedelta(seconds=30)
 
 
-async def queue_deliveries(session: AsyncSession, event: events.Event) -> None:
+async def queue_deliveries(
+    session: AsyncSession, event: events.Event, *, settings: Settings
+) -> None:
     """The "webhooks" consumer: one delivery per enabled endpoint subscribed to the event's
     type, in the transaction that marks the event consumed, so each is queued once."""
     endpoints = (
@@ -46,7 +49,7 @@ async def queue_deliveries(session: AsyncSession, event: events.Event) -> None:
     subscribed = [row.id for row in endpoints if event.type in row.event_types]
     if not subscribed:
         return
-    delay = rules.retry_delay(settings_of(session).webhooks_retry_schedule, 0, random.random())  # noqa: S311
+    delay = rules.retry_delay(settings.webhooks_retry_schedule, 0, random.random())  # noqa: S311
     now = utcnow()
     first = now + dt.timedelta(seconds=delay or 0)
     await session.execute(
@@ -116,9 +119,8 @@ class Outcome:
         return self.status_code is not None and rules.succeeded(self.status_code)
 
 
-async def claim_due(session: AsyncSession, *, limit: int) -> list[Claim]:
+async def claim_due(session: AsyncSession, settings: Settings, *, limit: int) -> list[Claim]:
     """Claim up to `limit` due deliveries, each the oldest pending one of its endpoint."""
-    settings = settings_of(session)
     now = utcnow()
     oldest = (
         select(func.min(WebhookDelivery.id).label("id"))
@@ -148,9 +150,10 @@ async def claim_due(session: AsyncSession, *, limit: int) -> list[Claim]:
         )
     ).all()
     claims = []
+    keys = data_keys(settings.data_keys)
     for delivery, endpoint, event in rows:
         try:
-            claims.append(_claim(session, delivery, endpoint, event, until, now))
+            claims.append(_claim(delivery, endpoint, event, until, now, keys))
         except UnreadableData:
             # A data key is missing: this endpoint waits (its claim lapses), the others go on.
             log.error("webhook.secret_unreadable", endpoint_id=endpoint.id)
@@ -158,14 +161,14 @@ async def claim_due(session: AsyncSession, *, limit: int) -> list[Claim]:
 
 
 def _claim(
-    session: AsyncSession,
     delivery: WebhookDelivery,
     endpoint: WebhookEndpoint,
     event: events.Event,
     until: dt.datetime,
     now: dt.datetime,
+    keys: DataKeys,
 ) -> Claim:
-    secrets = endpoints.SECRETS.signing(keys_of(session), endpoint, now)
+    secrets = endpoints.SECRETS.signing(keys, endpoint, now)
     body = EventOut.model_validate(event, from_attributes=True).model_dump_json()
     return Claim(
         delivery_id=delivery.id,
@@ -178,12 +181,13 @@ def _claim(
     )
 
 
-async def record_attempt(session: AsyncSession, claim: Claim, outcome: Outcome) -> bool:
+async def record_attempt(
+    session: AsyncSession, claim: Claim, outcome: Outcome, settings: Settings
+) -> bool:
     """Record the attempt and decide what follows: done, another try per the schedule, or
     given up. An endpoint that has failed for `GALLEY_WEBHOOKS_DISABLE_AFTER` is disabled,
     with an event saying so. False when the claim was lost (the endpoint was deleted, or the
     attempt outlasted its claim): nothing is recorded then."""
-    settings = settings_of(session)
     now = utcnow()
     if outcome.succeeded:
         status, next_attempt_at = "succeeded", None
@@ -237,12 +241,18 @@ async def record_attempt(session: AsyncSession, claim: Claim, outcome: Outcome) 
             .values(failing_since=None)
         )
     else:
-        await _count_failure(session, claim.endpoint_id, outcome.attempted_at, now)
+        await _count_failure(
+            session, claim.endpoint_id, outcome.attempted_at, now, settings.webhooks_disable_after
+        )
     return True
 
 
 async def _count_failure(
-    session: AsyncSession, endpoint_id: int, attempted_at: dt.datetime, now: dt.datetime
+    session: AsyncSession,
+    endpoint_id: int,
+    attempted_at: dt.datetime,
+    now: dt.datetime,
+    disable_after: dt.timedelta,
 ) -> None:
     endpoint = (
         await session.execute(
@@ -250,7 +260,6 @@ async def _count_failure(
         )
     ).scalar_one()
     failing_since = endpoint.failing_since or attempted_at
-    disable_after = settings_of(session).webhooks_disable_after
     if endpoint.enabled and rules.should_disable(failing_since, now, disable_after):
         endpoint = await update_row(
             session,

@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.audit import service as audit
 from galley.audit.service import Origin
-from galley.db import insert_row, key_from, settings_of, update_row, utcnow
+from galley.config import Settings
+from galley.db import insert_row, key_from, update_row, utcnow
 from galley.http.paging import fetch_page
-from galley.privacy.keys import keys_of
+from galley.privacy.keys import DataKeys, data_keys
 from galley.webhooks.addresses import RefusedUrl, allowed_addresses
 
 # What other areas send through: a claimed queue of signed messages to their addresses.
@@ -47,9 +48,8 @@ from galley.webhooks.secrets import SigningSecrets as SigningSecrets
 _LOOKUP_SECONDS = 3.0
 
 
-async def check_url(session: AsyncSession, url: str) -> None:
+async def check_url(url: str, settings: Settings) -> None:
     """Refuse (422) a URL Galley must not send to, under the settings for webhooks."""
-    settings = settings_of(session)
     try:
         async with asyncio.timeout(_LOOKUP_SECONDS):
             await allowed_addresses(
@@ -68,12 +68,12 @@ def _distinct(types: list[str]) -> list[str]:
 
 
 async def create_endpoint(
-    session: AsyncSession, new: WebhookEndpointCreate, origin: Origin
+    session: AsyncSession, new: WebhookEndpointCreate, settings: Settings, origin: Origin
 ) -> tuple[WebhookEndpoint, str]:
     """The endpoint and its signing secret, which is stored sealed and never shown again."""
-    await check_url(session, new.url)
+    await check_url(new.url, settings)
     now = utcnow()
-    secret, sealed = SECRETS.give(keys_of(session))
+    secret, sealed = SECRETS.give(data_keys(settings.data_keys))
     endpoint = await insert_row(
         session,
         WebhookEndpoint,
@@ -121,13 +121,17 @@ async def list_endpoints(
 
 
 async def update_endpoint(
-    session: AsyncSession, endpoint: WebhookEndpoint, patch: WebhookEndpointPatch, origin: Origin
+    session: AsyncSession,
+    endpoint: WebhookEndpoint,
+    patch: WebhookEndpointPatch,
+    settings: Settings,
+    origin: Origin,
 ) -> WebhookEndpoint:
     """Apply the fields sent. Enabling an endpoint again starts its failure clock afresh
     and resumes its pending deliveries, oldest first, at once."""
     changes = patch.model_dump(include=patch.model_fields_set)
     if "url" in changes and changes["url"] != endpoint.url:
-        await check_url(session, changes["url"])
+        await check_url(changes["url"], settings)
     if "event_types" in changes:
         changes["event_types"] = _distinct(changes["event_types"])
     changed = {
@@ -163,11 +167,11 @@ async def update_endpoint(
 
 
 async def rotate_secret(
-    session: AsyncSession, endpoint: WebhookEndpoint, origin: Origin
+    session: AsyncSession, endpoint: WebhookEndpoint, keys: DataKeys, origin: Origin
 ) -> tuple[WebhookEndpoint, str]:
     """A new secret, shown once (`SigningSecrets.rotate`)."""
     now = utcnow()
-    secret, previous_valid_until, sealed = SECRETS.rotate(keys_of(session), endpoint, now)
+    secret, previous_valid_until, sealed = SECRETS.rotate(keys, endpoint, now)
     endpoint = await update_row(session, endpoint, sealed | {"updated_at": now})
     audit.record(
         session,
