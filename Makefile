@@ -28,6 +28,10 @@ DEV_KEYS = $(BIN)/galley dev-keys var/dev-keys.env && set -a && \
 run: $(STAMP)
 	@$(DEV_KEYS) && $(BIN)/galley migrate && exec $(BIN)/galley serve --with-worker
 
+# The suite starts Python over and over (servers, workers, commands): each compiles Galley
+# afresh unless its bytecode is kept, here under .venv, whatever PYTHONDONTWRITEBYTECODE says.
+test: export PYTHONDONTWRITEBYTECODE =
+test: export PYTHONPYCACHEPREFIX = $(CURDIR)/$(VENV)/pycache
 test: $(STAMP) $(GENERATOR_STAMP)
 	$(BIN)/ruff check galley tests bench
 	$(BIN)/ruff format --check galley tests bench
