@@ -86,6 +86,21 @@ def _hidden(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
+class LocalStorage(MemoryStorage):
+    """limits' in-process storage, with a `clear` that its own expiry task survives.
+
+    The task reads each key's hits after waiting for a thread; `MemoryStorage.clear`
+    removes the key meanwhile, and the task dies of a `KeyError` ("Task exception was never
+    retrieved" in the log) each time a log-in that succeeds forgets its failures. Emptied in
+    place instead, the key's hits are dropped by that task, as expired ones are."""
+
+    async def clear(self, key: str) -> None:
+        self.storage.pop(key, None)
+        self.expirations.pop(key, None)
+        if key in self.events:
+            self.events[key] = []
+
+
 class Throttle:
     """The four budgets of one app, kept in one storage."""
 
@@ -94,7 +109,7 @@ class Throttle:
     ) -> None:
         exact = MovingWindowRateLimiter(storage)
         smooth = SlidingWindowCounterRateLimiter(storage)
-        local = MemoryStorage()
+        local = LocalStorage()
         exact_here, smooth_here = (
             MovingWindowRateLimiter(local),
             SlidingWindowCounterRateLimiter(local),
@@ -137,7 +152,7 @@ class Throttle:
     def from_settings(cls, settings: Settings) -> Throttle:
         """In memory, or in Redis under `redis_key_prefix` when `redis_url` is set."""
         if not settings.redis_url:
-            return cls(settings, MemoryStorage())
+            return cls(settings, LocalStorage())
         pool = ConnectionPool.from_url(
             settings.redis_url.get_secret_value(),
             socket_timeout=_REDIS_TIMEOUT_SECONDS,

@@ -3,18 +3,21 @@ and shared through Redis by several processes."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+from limits import parse
+from limits.aio.strategies import MovingWindowRateLimiter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from galley.app import create_app
 from galley.config import SettingsError, load_settings
 from galley.config_values import parse_rate
-from galley.http.throttle import budget_key, retry_after
+from galley.http.throttle import LocalStorage, budget_key, retry_after
 from tests import shop
 from tests.auth import api_key
 from tests.live import TLS, running_server
@@ -347,3 +350,26 @@ async def test_two_processes_sharing_redis_count_failed_log_ins_together(
                 # Three failures on one, two on the other: on its own neither is at five.
                 _assert_rate_limited(await _log_in(one, "eve@example.com"), at_most=15 * 60)
                 _assert_rate_limited(await _log_in(two, "eve@example.com"), at_most=15 * 60)
+
+
+async def test_forgetting_log_in_failures_in_memory_leaves_the_expiry_of_the_others_running() -> (
+    None
+):
+    """The in-process store's expiry task waits on each key in turn: a key cleared meanwhile
+    (a log-in that succeeded) must not end it with a KeyError."""
+    storage = LocalStorage()
+    limiter = MovingWindowRateLimiter(storage)
+    rate = parse("5/minute")
+    for who in ("a", "b", "c"):
+        await limiter.hit(rate, "login", who)
+    await asyncio.sleep(0)  # the expiry task is now waiting on the first key
+    expiring = storage.timer
+    assert expiring is not None
+    assert not expiring.done()
+
+    await limiter.clear(rate, "login", "b")
+    await expiring
+
+    assert await limiter.test(rate, "login", "b")
+    assert (await limiter.get_window_stats(rate, "login", "b")).remaining == 5
+    assert (await limiter.get_window_stats(rate, "login", "a")).remaining == 4
