@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from galley.errors import problem_responses
 from galley.http.deps import AppSettings, Keys
-from galley.http.etags import check_if_match, etag_of, resource_response
+from galley.http.etags import Tagged, check_if_match, resource_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
 from galley.identity.service import Actor, RequestOrigin, requires
@@ -50,7 +50,7 @@ def _with_secret(
     """The supplier as GET shows it, with its new signing secret if it was just given one;
     the ETag is the one GET gives, so it serves the next `If-Match`."""
     shown = suppliers.view(supplier)
-    headers = {"ETag": etag_of(shown.model_dump_json().encode()), **answer.pop("headers", {})}
+    headers = {"ETag": Tagged.of(shown).etag, **answer.pop("headers", {})}
     with_secret = SupplierWithSecret(**shown.model_dump(), webhook_secret=secret)
     return resource_response(request, with_secret, headers=headers, **answer)
 
