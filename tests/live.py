@@ -1,8 +1,10 @@
-"""A real `galley serve` process for tests that need real HTTP and several processes."""
+"""Real `galley serve` and `galley worker` processes, for tests that need real HTTP and
+several processes."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -97,3 +99,27 @@ def _wait_until_ready(
                 pass
             time.sleep(0.1)
     raise RuntimeError("galley serve did not become ready in time")
+
+
+@contextmanager
+def running_worker(
+    database_url: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    output: IO[bytes] | int | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start `galley worker`; stop it with SIGTERM afterwards, unless the test already
+    stopped or killed it. `output` receives what it writes (nothing is kept by default)."""
+    sink = subprocess.DEVNULL if output is None else output
+    process = subprocess.Popen(
+        [sys.executable, "-m", "galley", "worker"],
+        env=os.environ | dict(env or {}) | {"GALLEY_DATABASE_URL": database_url},
+        stdout=sink,
+        stderr=sink,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=20)

@@ -129,7 +129,8 @@ async def consume_pending(database: Database, consumer: Consumer, *, batch: int 
     """Act on the published events past the consumer's position, in order; how many were
     gone past. An event the consumer fails on is tried again when its wait is over
     (`galley.events.failures`), and the consumer goes no further until then; once its
-    attempts are spent it is set aside and the consumer goes on."""
+    attempts are spent it is set aside and the consumer goes on. A run of events the
+    consumer does not want is gone past in one transaction, not one each."""
     async with database.transaction(read_only=True) as session:
         start = await _position(session, consumer.name)
         events = list(
@@ -144,8 +145,16 @@ async def consume_pending(database: Database, consumer: Consumer, *, batch: int 
         )
         retries = await failures.waiting(session, consumer.name) if events else {}
     done = 0
+    unwanted: Event | None = None  # the last of a run of events this consumer does not want
     for event in events:
         due = retries.get(event.id)
+        if due is None and not consumer.wants(event.type):
+            unwanted = event
+            done += 1
+            continue
+        if unwanted is not None:
+            await database.run(partial(_claim, consumer=consumer.name, event=unwanted))
+            unwanted = None
         if due is not None and due > utcnow():
             break
         try:
@@ -158,6 +167,8 @@ async def consume_pending(database: Database, consumer: Consumer, *, batch: int 
                     break
                 await _claim(session, consumer.name, event)  # set aside: go on past it
         done += 1
+    if unwanted is not None:
+        await database.run(partial(_claim, consumer=consumer.name, event=unwanted))
     return done
 
 

@@ -230,6 +230,35 @@ async def test_a_consumer_acts_on_each_event_once_and_resumes_where_it_stopped(
     assert recorder.seen == ["product.created", "product.created"]
 
 
+async def test_a_consumer_goes_past_a_run_of_events_it_does_not_want_in_one_transaction(
+    client: httpx.AsyncClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = Recorder()
+    consumer = Consumer("recorder", frozenset({"product.created"}), recorder.handle)
+    await shop.location(client)
+    await shop.product(client, "A")
+    for _ in range(5):
+        await shop.stock(client, "A", 1)
+    await shop.product(client, "B")
+    await shop.stock(client, "B", 1)
+    await publish_pending(database)
+    transactions = 0
+    real = database.run
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal transactions
+        transactions += 1
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(database, "run", counted)
+
+    # A, five adjustments, B, one adjustment: A, the five, B, the last.
+    assert await consume_pending(database, consumer) == 8
+    assert transactions == 4
+    assert recorder.seen == ["product.created", "product.created"]
+    assert await consume_pending(database, consumer) == 0
+
+
 async def test_an_event_a_consumer_failed_on_waits_before_it_is_tried_again(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:

@@ -6,10 +6,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -35,7 +31,7 @@ from galley.events.relay import Consumer
 from galley.events.worker import run_with_broker
 from tests import shop
 from tests.auth import api_key, bearer
-from tests.live import TLS, running_server
+from tests.live import TLS, running_server, running_worker
 from tests.services import rabbitmq_stopped, rabbitmq_vhost
 
 
@@ -292,14 +288,8 @@ async def test_galley_worker_sends_each_event_to_rabbitmq_as_the_api_shows_it(
         listening = await channel.declare_queue(exclusive=True)
         await listening.bind(exchange, "product.*")
         with running_server(database_url) as base:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "galley", "worker"],
-                env=os.environ
-                | {"GALLEY_DATABASE_URL": database_url, "GALLEY_BROKER_URL": broker_url},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            try:
+            worker_env = {"GALLEY_BROKER_URL": broker_url}
+            with running_worker(database_url, env=worker_env) as worker:
                 created = httpx.post(
                     f"{base}/v1/products",
                     verify=TLS,
@@ -316,9 +306,7 @@ async def test_galley_worker_sends_each_event_to_rabbitmq_as_the_api_shows_it(
                     return bool(received)
 
                 await eventually(arrived)
-            finally:
-                worker.send_signal(signal.SIGTERM)
-                assert worker.wait(timeout=10) == 0
+            assert worker.returncode == 0
             (item,) = httpx.get(f"{base}/v1/events", headers=headers, verify=TLS).json()["data"]
 
     (message,) = received

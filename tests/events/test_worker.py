@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
 from tests.auth import api_key, bearer
-from tests.live import TLS, running_server
+from tests.live import TLS, running_server, running_worker
 
 
 def _published(base: str, headers: dict[str, str], seconds: float = 20) -> list[str]:
@@ -51,16 +47,12 @@ async def test_galley_worker_publishes_and_stops_cleanly_on_sigterm(
         )
         assert _published(base, headers, seconds=1) == []  # no worker yet
         log = tmp_path / "worker.log"
-        with log.open("wb") as output:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "galley", "worker"],
-                env=os.environ | {"GALLEY_DATABASE_URL": database_url, "GALLEY_LOG_FORMAT": "json"},
-                stdout=output,
-                stderr=output,
-            )
-            try:
-                assert _published(base, headers) == ["product.created"]
-            finally:
-                worker.send_signal(signal.SIGTERM)
-                assert worker.wait(timeout=10) == 0
+        with (
+            log.open("wb") as output,
+            running_worker(
+                database_url, env={"GALLEY_LOG_FORMAT": "json"}, output=output
+            ) as worker,
+        ):
+            assert _published(base, headers) == ["product.created"]
+    assert worker.returncode == 0
     assert "worker.stopped" in log.read_text()

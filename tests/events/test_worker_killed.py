@@ -1,20 +1,18 @@
 """A worker killed with SIGKILL mid-stream loses nothing, and each effect happens once.
 
-1,000 orders are placed through a real server while the worker is killed twice and
-started again; the webhook consumer's effect (one delivery row per endpoint and event)
-is then counted against the orders placed. With and without RabbitMQ.
+1,000 orders are placed through a real server while the worker is killed twice, each time
+once it is part way through the stream, and started again; the webhook consumer's effect
+(one delivery row per endpoint and event) is then counted against the orders placed. With
+and without RabbitMQ.
 """
 
 from __future__ import annotations
 
-import os
+import asyncio
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -22,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.auth import api_key, bearer
-from tests.live import http, running_server
+from tests.live import http, running_server, running_worker
 from tests.services import rabbitmq_vhost
 
 ORDERS = 1000
@@ -35,22 +33,7 @@ WEBHOOKS = {
     "GALLEY_WEBHOOKS_ALLOW_INSECURE": "true",
     "GALLEY_WEBHOOKS_RETRY_SCHEDULE": "3600",
 }
-
-
-@contextmanager
-def worker(database_url: str, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "galley", "worker"],
-        env=os.environ | env | {"GALLEY_DATABASE_URL": database_url, "GALLEY_LOG_LEVEL": "ERROR"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=20)
+QUIET = {"GALLEY_LOG_LEVEL": "ERROR"}
 
 
 def _place(base: str, headers: dict[str, str], count: int) -> None:
@@ -75,6 +58,18 @@ async def _counts(database_url: str) -> dict[str, Any]:
         }
     await engine.dispose()
     return found
+
+
+async def _at_work(database_url: str, delivered: int) -> dict[str, Any]:
+    """The counts once the worker has queued deliveries beyond `delivered`: it has started
+    (which takes it seconds) and is part way through the stream."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        counts = await _counts(database_url)
+        if counts["deliveries"] > delivered:
+            return counts
+        await asyncio.sleep(0.02)
+    raise AssertionError("the worker queued no delivery within a minute")
 
 
 @pytest.fixture(params=["in-process", "rabbitmq"])
@@ -105,16 +100,23 @@ async def test_a_worker_killed_twice_mid_stream_loses_nothing_and_repeats_nothin
             )
             assert endpoint.status_code == 201, endpoint.text
 
+        delivered = 0
         for _ in range(2):
-            with worker(database_url, env) as running, ThreadPoolExecutor(1) as background:
+            with (
+                running_worker(database_url, env=env | QUIET) as running,
+                ThreadPoolExecutor(1) as background,
+            ):
                 placing = background.submit(_place, base, headers, ORDERS // 3)
-                time.sleep(1)  # orders are coming in and the worker is at work: kill it
+                # Orders are coming in and the worker is at work, with more to do: kill it.
+                at_work = await _at_work(database_url, delivered)
                 running.send_signal(signal.SIGKILL)
                 running.wait(timeout=10)
+                assert at_work["deliveries"] < at_work["placed"] or not placing.done()
                 placing.result()
+            delivered = (await _counts(database_url))["deliveries"]
         _place(base, headers, ORDERS - 2 * (ORDERS // 3))
 
-        with worker(database_url, env):
+        with running_worker(database_url, env=env | QUIET):
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 counts = await _counts(database_url)
