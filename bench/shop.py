@@ -28,7 +28,6 @@ from galley.identity import service as identity
 from galley.inventory import service as inventory
 from galley.inventory.models import Location, StockLedgerEntry, StockLevel
 from galley.inventory.schemas import LocationCreate
-from galley.privacy.keys import data_keys
 from tests.auth import api_key
 
 KITCHEN, SHOP = "KITCHEN", "SHOP"
@@ -135,7 +134,7 @@ async def _customers(database: Database, count: int) -> list[str]:
     credentials.hash_password = functools.cache(real_hash)
     emails = [f"customer-{n:04d}@bench.example" for n in range(1, count + 1)]
     origin = Origin(actor="bench")
-    keys = data_keys(database.settings.data_keys)
+    keys = database.settings.sealing_keys
     try:
         for start in range(0, count, 100):
             async with database.transaction() as session:

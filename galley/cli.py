@@ -30,7 +30,6 @@ from galley.identity.rules import KEY_ROLES, SCOPES
 from galley.identity.schemas import ApiKeyCreate
 from galley.logs import configure_logging
 from galley.outages import refusal
-from galley.privacy import keys as privacy
 from galley.reactions import settled
 
 log = structlog.get_logger("galley.cli")
@@ -261,7 +260,7 @@ async def _create_admin(settings: Settings, email: str, password: str) -> None:
     database = Database(settings)
     try:
         async with database.transaction() as session:
-            keys = privacy.data_keys(settings.data_keys)
+            keys = settings.sealing_keys
             await settled(
                 session,
                 identity.create_user(session, email, password, "admin", keys, origin=audit.CLI),

@@ -41,6 +41,7 @@ from galley.config_values import (
     parse_rate,
 )
 from galley.money import minor_units
+from galley.privacy.keys import DataKeys, data_keys
 
 # The test suite's own variables (where its PostgreSQL, Redis and RabbitMQ are), no settings.
 _NOT_SETTINGS = "GALLEY_TEST_"
@@ -224,6 +225,11 @@ class Settings(BaseSettings):
     @property
     def signing_keys(self) -> list[tuple[str, bytes]]:
         return list(self.jwt_keys.get_secret_value())
+
+    @property
+    def sealing_keys(self) -> DataKeys:
+        """The ring that seals and opens personal data (`GALLEY_DATA_KEYS`)."""
+        return data_keys(self.data_keys)
 
     @property
     def purchasing_batch_window(self) -> dt.timedelta:

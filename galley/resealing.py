@@ -18,7 +18,7 @@ from galley.db import Database
 from galley.http.idempotency import IdempotencyKey
 from galley.identity.models import User
 from galley.orders.models import Order
-from galley.privacy.keys import DataKeys, data_keys
+from galley.privacy.keys import DataKeys
 from galley.purchasing.models import Supplier
 from galley.webhooks.models import WebhookEndpoint
 
@@ -54,7 +54,7 @@ def _stale(sealed: _Sealed, keys: DataKeys) -> ColumnElement[bool]:
 
 
 async def rows_to_reseal(database: Database) -> int:
-    keys = data_keys(database.settings.data_keys)
+    keys = database.settings.sealing_keys
     total = 0
     async with database.transaction(read_only=True) as session:
         for sealed in SEALED:
@@ -65,7 +65,7 @@ async def rows_to_reseal(database: Database) -> int:
 
 async def reseal(database: Database, *, batch: int = 500) -> AsyncIterator[int]:
     """Re-seal every row not sealed under the current key; yields each batch's size."""
-    keys = data_keys(database.settings.data_keys)
+    keys = database.settings.sealing_keys
     for sealed in SEALED:
         key = sealed.table.c[sealed.key]
         after = None

@@ -24,7 +24,6 @@ from galley.db import Database
 from galley.demo import accounts, buying, catalogue, shop
 from galley.inventory import service as inventory
 from galley.orders import views
-from galley.privacy.keys import data_keys
 from galley.purchasing import suppliers
 
 # Products per transaction: few commits keep SQLite quick; the bar still moves per product.
@@ -43,7 +42,7 @@ async def is_empty(settings: Settings) -> bool:
             locations, _ = await inventory.list_locations(session, None, 1)
             orders, _ = await views.list_orders(
                 session,
-                data_keys(settings.data_keys),
+                settings.sealing_keys,
                 status=None,
                 location=None,
                 customer_ref=None,
@@ -135,7 +134,7 @@ async def _tally(database: Database) -> tuple[Counter[str], Counter[str]]:
         while True:
             page, cursor = await views.list_orders(
                 session,
-                data_keys(database.settings.data_keys),
+                database.settings.sealing_keys,
                 status=None,
                 location=None,
                 customer_ref=None,

@@ -9,7 +9,6 @@ from galley.db import Database
 from galley.identity import service as identity
 from galley.identity.errors import EmailTaken
 from galley.identity.rules import Role
-from galley.privacy.keys import data_keys
 from galley.reactions import settled
 
 ACCOUNTS: tuple[tuple[Role, str, str], ...] = (
@@ -28,7 +27,7 @@ async def open_accounts(database: Database) -> list[tuple[Role, str, str | None]
         try:
             async with database.transaction() as session:
                 demo = Origin(actor="demo")
-                keys = data_keys(database.settings.data_keys)
+                keys = database.settings.sealing_keys
                 await settled(
                     session,
                     identity.create_user(

@@ -13,7 +13,6 @@ from galley.orders.errors import InsufficientStock
 from galley.orders.rules import Action, Status
 from galley.orders.schemas import LineRequest, OrderCreate
 from galley.orders.service import place_order, transition
-from galley.privacy.keys import data_keys
 from galley.reactions import settled
 
 ACTOR = "demo"
@@ -78,7 +77,7 @@ async def serve(
         ),
         note=rng.choice((None, None, None, *_NOTES)),
     )
-    keys, currency = data_keys(settings.data_keys), settings.currency
+    keys, currency = settings.sealing_keys, settings.currency
     try:
         # A refused order writes nothing: the savepoint takes back the stock it reserved.
         async with session.begin_nested():

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from galley.config import Settings
-from galley.privacy.keys import DataKeys, data_keys
+from galley.privacy.keys import DataKeys
 
 
 async def _settings(request: Request) -> Settings:
@@ -19,7 +19,8 @@ AppSettings = Annotated[Settings, Depends(_settings)]
 
 
 async def _keys(request: Request) -> DataKeys:
-    return data_keys(request.app.state.settings.data_keys)
+    settings: Settings = request.app.state.settings
+    return settings.sealing_keys
 
 
 # The keys that seal and open personal data (`galley.privacy`).

@@ -58,7 +58,7 @@ from sqlalchemy.sql.dml import UpdateBase
 from galley.appends import write_last
 from galley.db import Base, BigId, Database, UTCDateTime, utcnow
 from galley.errors import Conflict, FieldError, InvalidRequest
-from galley.privacy.keys import DataKeys, data_keys
+from galley.privacy.keys import DataKeys
 
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 # How long an answer is kept for replay (API conventions: 24 hours).
@@ -166,7 +166,7 @@ async def settle(
                     "This Idempotency-Key was used with a different request; use a new key.",
                     [FieldError(field="Idempotency-Key", message="reused with another body")],
                 ) from error
-            return _replay(found, data_keys(database.settings.data_keys))
+            return _replay(found, database.settings.sealing_keys)
         if not found.held:
             raise Conflict(_IN_FLIGHT) from error
         if not _claim_failed(error):

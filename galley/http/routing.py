@@ -16,7 +16,6 @@ from galley.db import Database
 from galley.errors import Conflict, UnsupportedMediaType, problem_responses
 from galley.http import idempotency
 from galley.http.throttle import Throttle, client_address
-from galley.privacy.keys import data_keys
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _READ_METHODS = frozenset({"GET", "HEAD"})
@@ -108,7 +107,7 @@ async def _run(
         held = None if claim is None else idempotency.claim(session, *claim)
         response = await handle(request)
         if held is not None:
-            idempotency.record(session, held, response, data_keys(database.settings.data_keys))
+            idempotency.record(session, held, response, database.settings.sealing_keys)
         return response
 
     read_only = request.method in _READ_METHODS

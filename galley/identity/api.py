@@ -35,7 +35,7 @@ from galley.identity.schemas import (
     UserCreate,
     UserOut,
 )
-from galley.privacy.keys import DataKeys, data_keys
+from galley.privacy.keys import DataKeys
 from galley.reactions import settled
 
 auth = APIRouter(prefix="/v1/auth", tags=["auth"], route_class=GalleyRoute)
@@ -167,14 +167,14 @@ async def register(
             body.email,
             body.password,
             "customer",
-            data_keys(settings.data_keys),
+            settings.sealing_keys,
             origin=origin_of(request),
             name=body.name,
             phone=body.phone,
         ),
         settings,
     )
-    return user_view(user, data_keys(settings.data_keys))
+    return user_view(user, settings.sealing_keys)
 
 
 @accounts.get(
@@ -203,7 +203,7 @@ async def me(principal: CurrentPrincipal, session: Session, keys: Keys) -> Me:
 async def create_user(
     body: UserCreate, session: Session, settings: AppSettings, origin: RequestOrigin
 ) -> UserOut:
-    keys = data_keys(settings.data_keys)
+    keys = settings.sealing_keys
     user = await settled(
         session,
         service.create_user(
@@ -249,7 +249,7 @@ async def change_user(
     settings: AppSettings,
     origin: RequestOrigin,
 ) -> Response:
-    keys = data_keys(settings.data_keys)
+    keys = settings.sealing_keys
     user = await service.find_user(session, user_id, for_update=True)
     check_if_match(request, user_view(user, keys))
     changed = await settled(session, service.change_user(session, user, body, origin), settings)

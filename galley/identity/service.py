@@ -34,7 +34,7 @@ from galley.identity.errors import (
 )
 from galley.identity.models import ApiKey, RefreshToken, User
 from galley.identity.schemas import ApiKeyCreate, TokenPair, UserChange
-from galley.privacy.keys import DataKeys, data_keys
+from galley.privacy.keys import DataKeys
 
 
 def normal_email(email: str) -> str:
@@ -124,7 +124,7 @@ async def log_in(
 ) -> tuple[TokenPair, list[Change]]:
     """Tokens for a right e-mail and password; the same refusal, in about the same time,
     for a wrong password and an unknown e-mail."""
-    user_id = await _user_id_by_email(session, email, data_keys(settings.data_keys))
+    user_id = await _user_id_by_email(session, email, settings.sealing_keys)
     user = None if user_id is None else await session.get_one(User, user_id)
     valid, rehashed = credentials.check_password(password, user.password_hash if user else None)
     if user is None or not valid or user.disabled:

@@ -27,7 +27,6 @@ from galley.orders.schemas import (
     OrderEventOut,
     OrderOut,
 )
-from galley.privacy.keys import data_keys
 from galley.reactions import settled
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=GalleyRoute)
@@ -62,7 +61,7 @@ async def create_order(
         orders.place_order(
             session,
             body,
-            data_keys(settings.data_keys),
+            settings.sealing_keys,
             currency=settings.currency,
             actor=principal.actor,
             customer_id=principal.customer_id,
@@ -139,7 +138,7 @@ async def list_order_events(
 async def _move(
     session: Session, settings: Settings, order_id: str, action: Action, actor: str
 ) -> OrderOut:
-    keys = data_keys(settings.data_keys)
+    keys = settings.sealing_keys
     return await settled(
         session, orders.transition(session, order_id, action, keys, actor=actor), settings
     )
@@ -205,7 +204,7 @@ async def cancel_order(
             session,
             order_id,
             "cancel",
-            data_keys(settings.data_keys),
+            settings.sealing_keys,
             actor=principal.actor,
             reason=body.reason if body else None,
             customer_id=principal.customer_id,

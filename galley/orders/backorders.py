@@ -20,7 +20,7 @@ from galley.db import rows_of, utcnow
 from galley.inventory import service as inventory
 from galley.orders import history, rules, views
 from galley.orders.models import Order, OrderLine
-from galley.privacy.keys import DataKeys, data_keys
+from galley.privacy.keys import DataKeys
 
 _LINES = cast(Table, OrderLine.__table__)
 
@@ -111,7 +111,7 @@ async def fill_backorders(
         before=figures,
     )
     location = next(iter(figures.values())).location
-    keys = data_keys(settings.data_keys)
+    keys = settings.sealing_keys
     return fallen + await _confirm_complete_orders(
         session, fills, location, keys, actor=actor, cause=cause
     )

@@ -28,7 +28,6 @@ import structlog
 from galley.db import Database
 from galley.events import service as events
 from galley.orders import views
-from galley.privacy.keys import data_keys
 
 log = structlog.get_logger("galley.orders")
 
@@ -61,7 +60,7 @@ class FulfilmentFeed:
         if last_event_id is None:
             async with self._database.transaction(read_only=True) as session:
                 position = await events.last_position(session)
-                keys = data_keys(self._database.settings.data_keys)
+                keys = self._database.settings.sealing_keys
                 queue = await views.fulfilment_queue(session, location, keys)
             yield _message(
                 "queue",

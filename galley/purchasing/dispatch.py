@@ -25,7 +25,7 @@ from galley.config import Settings
 from galley.db import key_from, utcnow
 from galley.events.schemas import EventOut
 from galley.events.service import Event
-from galley.privacy.keys import UnreadableData, data_keys
+from galley.privacy.keys import UnreadableData
 from galley.purchasing import suppliers
 from galley.purchasing.models import PurchaseOrder, PurchaseOrderDispatch, Supplier
 from galley.webhooks import rules
@@ -114,7 +114,7 @@ async def claim_due(session: AsyncSession, settings: Settings, *, limit: int) ->
         )
     ).all()
     claims = []
-    keys = data_keys(settings.data_keys)
+    keys = settings.sealing_keys
     for dispatch, event, supplier in rows:
         try:
             secrets = (

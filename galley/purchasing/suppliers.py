@@ -15,7 +15,7 @@ from galley.config import Settings
 from galley.db import insert_row, key_from, update_row, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.http.paging import fetch_page
-from galley.privacy.keys import DataKeys, data_keys
+from galley.privacy.keys import DataKeys
 from galley.purchasing.errors import (
     SupplierCurrencyInUse,
     SupplierHasNoWebhook,
@@ -55,7 +55,7 @@ async def create_supplier(
     if new.webhook_url is not None:
         await check_url(new.webhook_url, settings)
     now = utcnow()
-    keys = data_keys(settings.data_keys)
+    keys = settings.sealing_keys
     secret, sealed = (None, {}) if new.webhook_url is None else SECRETS.give(keys)
     values = new.model_dump() | sealed | {"created_at": now, "updated_at": now}
     return await insert_row(session, Supplier, values), secret
@@ -116,7 +116,7 @@ async def update_supplier(
             ("webhook_secret", "previous_webhook_secret", "previous_webhook_secret_expires_at")
         )
     elif supplier.webhook_secret is None:
-        secret, sealed = SECRETS.give(data_keys(settings.data_keys))
+        secret, sealed = SECRETS.give(settings.sealing_keys)
         values |= sealed
     return await update_row(session, supplier, values), secret
 

@@ -24,7 +24,7 @@ from galley.config import Settings
 from galley.db import update_row, utcnow
 from galley.events import service as events
 from galley.events.schemas import EventOut
-from galley.privacy.keys import DataKeys, UnreadableData, data_keys
+from galley.privacy.keys import DataKeys, UnreadableData
 from galley.webhooks import endpoints, rules
 from galley.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -150,7 +150,7 @@ async def claim_due(session: AsyncSession, settings: Settings, *, limit: int) ->
         )
     ).all()
     claims = []
-    keys = data_keys(settings.data_keys)
+    keys = settings.sealing_keys
     for delivery, endpoint, event in rows:
         try:
             claims.append(_claim(delivery, endpoint, event, until, now, keys))

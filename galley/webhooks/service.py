@@ -18,7 +18,7 @@ from galley.audit.service import Origin
 from galley.config import Settings
 from galley.db import insert_row, key_from, update_row, utcnow
 from galley.http.paging import fetch_page
-from galley.privacy.keys import DataKeys, data_keys
+from galley.privacy.keys import DataKeys
 from galley.webhooks.addresses import RefusedUrl, allowed_addresses
 
 # What other areas send through: a claimed queue of signed messages to their addresses.
@@ -73,7 +73,7 @@ async def create_endpoint(
     """The endpoint and its signing secret, which is stored sealed and never shown again."""
     await check_url(new.url, settings)
     now = utcnow()
-    secret, sealed = SECRETS.give(data_keys(settings.data_keys))
+    secret, sealed = SECRETS.give(settings.sealing_keys)
     endpoint = await insert_row(
         session,
         WebhookEndpoint,
