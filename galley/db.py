@@ -18,13 +18,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import structlog
 from sqlalchemy import (
     CTE,
     URL,
     BigInteger,
+    ClauseElement,
+    CursorResult,
     DateTime,
     FromClause,
     Integer,
@@ -46,6 +48,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from galley import appends, outages
@@ -264,17 +267,25 @@ async def insert_row(session: AsyncSession, model: type[_Row], values: Mapping[s
 
 
 async def update_row(session: AsyncSession, row: _Row, values: Mapping[str, Any]) -> _Row:
-    """Change one row by statement; `row` and the row returned are what the database holds."""
+    """Change one row, read under its lock, by statement; `row` is then what the database
+    holds. The values are known, so the row is not read back: they are set on `row` as
+    if loaded. A value computed by the database (an SQL expression) is read back."""
     mapper = inspect(row).mapper
     keys = mapper.primary_key_from_instance(row)
     stmt = (
         update(type(row))
         .where(*(column == key for column, key in zip(mapper.primary_key, keys, strict=True)))
         .values(dict(values))
-        .returning(type(row))
-        .execution_options(populate_existing=True)
     )
-    return (await session.execute(stmt)).scalar_one()
+    if any(isinstance(value, ClauseElement) for value in values.values()):
+        returned = stmt.returning(type(row)).execution_options(populate_existing=True)
+        return (await session.execute(returned)).scalar_one()
+    done = await session.execute(stmt.execution_options(synchronize_session=False))
+    if cast(CursorResult[Any], done).rowcount != 1:
+        raise LookupError(f"no {mapper.class_.__name__} {keys} to update")
+    for name, value in values.items():
+        set_committed_value(row, name, value)
+    return row
 
 
 # Set for a transaction that only reads: on SQLite it then takes no write lock.

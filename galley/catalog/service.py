@@ -48,12 +48,11 @@ async def create_product(session: AsyncSession, new: ProductCreate, currency: st
     """Add a product; the supplier it names, if any, must exist (422 otherwise)."""
     require_currency(new.price, currency, "price")
     now = utcnow()
-    table = Product.__table__
-    product_id = (
+    product = (
         await _naming_a_supplier(
             new.supplier,
             session.execute(
-                insert_for(session, table)
+                insert_for(session, Product)
                 .values(
                     sku=new.sku,
                     name=new.name,
@@ -67,13 +66,12 @@ async def create_product(session: AsyncSession, new: ProductCreate, currency: st
                     updated_at=now,
                 )
                 .on_conflict_do_nothing(index_elements=["sku"])
-                .returning(table.c.id)
+                .returning(Product)
             ),
         )
     ).scalar()
-    if product_id is None:
+    if product is None:
         raise DuplicateSku(new.sku)
-    product = await session.get_one(Product, product_id)
     events.record(session, "product.created", view(product))
     return product
 

@@ -121,7 +121,7 @@ async def adjust_stock(
         request,
         await service.adjustment(session, adjusted),
         status_code=201,
-        headers={"Location": f"/v1/stock/ledger/{adjusted.entry_id}"},
+        headers={"Location": f"/v1/stock/ledger/{adjusted.entry.id}"},
     )
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from galley.inventory.schemas import LedgerEntryOut
 
 AdjustmentReason = Literal["received", "count", "damaged", "returned", "other"]
 ADJUSTMENT_REASONS: tuple[str, ...] = ("received", "count", "damaged", "returned", "other")
@@ -93,11 +96,12 @@ class LevelChange:
 
 @dataclass(frozen=True)
 class Adjusted:
-    """An adjustment made: its product, location and ledger entry, by their keys."""
+    """An adjustment made: its product and location by their keys, and its ledger entry
+    as the API shows it."""
 
     product_id: int
     location_id: int
-    entry_id: int
+    entry: LedgerEntryOut
 
 
 def fell_low(before: int, after: int, reorder_point: int | None) -> bool:

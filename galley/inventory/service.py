@@ -59,18 +59,17 @@ LOCATIONS = cast(Table, Location.__table__)
 
 
 async def create_location(session: AsyncSession, new: LocationCreate) -> Location:
-    table = Location.__table__
-    location_id = (
+    location = (
         await session.execute(
-            insert_for(session, table)
+            insert_for(session, Location)
             .values(code=new.code, name=new.name, created_at=utcnow())
             .on_conflict_do_nothing(index_elements=["code"])
-            .returning(table.c.id)
+            .returning(Location)
         )
     ).scalar()
-    if location_id is None:
+    if location is None:
         raise DuplicateLocation(new.code)
-    return await session.get_one(Location, location_id)
+    return location
 
 
 async def get_location(session: AsyncSession, code: str) -> Location:
@@ -159,18 +158,6 @@ async def list_stock(
     return [_level_view(row) for row in rows], next_cursor
 
 
-async def stock_level(session: AsyncSession, product_id: int, location_id: int) -> StockLevelOut:
-    row = (
-        await session.execute(
-            select(*_LEVEL_COLUMNS)
-            .join(PRODUCTS, PRODUCTS.c.id == StockLevel.product_id)
-            .join(Location, Location.id == StockLevel.location_id)
-            .where(StockLevel.product_id == product_id, StockLevel.location_id == location_id)
-        )
-    ).one()
-    return _level_view(row)
-
-
 async def list_ledger(
     session: AsyncSession, *, sku: str | None, location: str | None, cursor: str | None, limit: int
 ) -> tuple[list[LedgerEntryOut], str | None]:
@@ -242,13 +229,13 @@ async def adjust_stock(
         [LevelChange(product_id, on_hand=delta)],
         before={product_id: level},
     )
-    (entry_id,) = await levels.write_ledger(
-        session,
-        levels.ledger_entries(
-            location_id, [(product_id, delta)], reason=reason, reference=None, actor=actor
-        ),
+    entries = levels.ledger_entries(
+        location_id, [(product_id, delta)], reason=reason, reference=None, actor=actor
     )
-    adjusted = Adjusted(product_id, location_id, entry_id)
+    (entry_id,) = await levels.write_ledger(session, entries)
+    (written,) = entries
+    entry = _entry_view(StockLedgerEntry(id=entry_id, **written), level.sku, level.location)
+    adjusted = Adjusted(product_id, location_id, entry)
     follows: Change = (
         StockFreed(location_id, (product_id,), actor, f"stock adjusted ({reason})")
         if delta > 0
@@ -258,11 +245,14 @@ async def adjust_stock(
 
 
 async def adjustment(session: AsyncSession, adjusted: Adjusted) -> AdjustmentOut:
-    """The adjustment's ledger entry and its product's figures as they stand now."""
-    return AdjustmentOut(
-        entry=await get_ledger_entry(session, adjusted.entry_id),
-        stock=await stock_level(session, adjusted.product_id, adjusted.location_id),
+    """The adjustment's ledger entry and its product's figures as they stand now: as the
+    transaction's own changes left the row it holds locked, so without reading it again."""
+    held = await levels.lock_levels(session, adjusted.location_id, [adjusted.product_id])
+    level = held[adjusted.product_id]
+    stock = StockLevelOut.of(
+        level.sku, level.location, level.on_hand, level.reserved, level.backordered, level.incoming
     )
+    return AdjustmentOut(entry=adjusted.entry, stock=stock)
 
 
 async def announce_adjustment(

@@ -8,9 +8,10 @@ go of what it held — is a `StockFreed`, which `galley.reactions` hands to
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Integer, Table, bindparam, func, select, update
+from sqlalchemy import BigInteger, Integer, Row, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.appends import write_last
@@ -24,22 +25,23 @@ from galley.privacy.keys import DataKeys
 
 _LINES = cast(Table, OrderLine.__table__)
 
+# Every line of the orders waiting for any of these products, oldest order first, with
+# the orders locked: the lines to fill, and the rest of an order it completes, whose view
+# is then shaped from these rows rather than read again.
 _WAITING = (
-    select(
-        OrderLine.id,
-        OrderLine.order_number,
-        OrderLine.product_id,
-        OrderLine.sku,
-        OrderLine.backordered,
-    )
-    .join(Order, Order.number == OrderLine.order_number)
+    select(*_LINES.c)
+    .join(Order, Order.number == _LINES.c.order_number)
     .where(
         Order.location_id == bindparam("location_id"),
         Order.status == "awaiting_stock",
-        OrderLine.product_id.in_(bindparam("product_ids", expanding=True)),
-        OrderLine.backordered > 0,
+        Order.number.in_(
+            select(_LINES.c.order_number).where(
+                _LINES.c.product_id.in_(bindparam("product_ids", expanding=True)),
+                _LINES.c.backordered > 0,
+            )
+        ),
     )
-    .order_by(OrderLine.order_number, OrderLine.position)
+    .order_by(_LINES.c.order_number, _LINES.c.position)
     .with_for_update(of=Order)
 )
 # The orders among `numbers` left with nothing backordered become `confirmed`, returned.
@@ -75,7 +77,8 @@ async def fill_backorders(
     ).all()
     by_product: dict[int, list[Any]] = defaultdict(list)
     for line in waiting:
-        by_product[line.product_id].append(line)
+        if line.product_id in free and line.backordered:
+            by_product[line.product_id].append(line)
     fills: list[tuple[Any, int]] = []
     for product_id, lines in by_product.items():
         given = rules.fill_oldest_first(free[product_id], [line.backordered for line in lines])
@@ -113,12 +116,13 @@ async def fill_backorders(
     location = next(iter(figures.values())).location
     keys = settings.sealing_keys
     return fallen + await _confirm_complete_orders(
-        session, fills, location, keys, actor=actor, cause=cause
+        session, waiting, fills, location, keys, actor=actor, cause=cause
     )
 
 
 async def _confirm_complete_orders(
     session: AsyncSession,
+    waiting: Sequence[Row[Any]],
     fills: list[tuple[Any, int]],
     location: str,
     keys: DataKeys,
@@ -136,7 +140,18 @@ async def _confirm_complete_orders(
     complete = [order.number for order in orders]
     changes: list[Change] = []
     if orders:
-        confirmed = await views.shaped(session, [(order, location) for order in orders], keys)
+        given = {line.id: qty for line, qty in fills}
+        lines_of: dict[int, list[OrderLine]] = defaultdict(list)
+        for line in waiting:
+            qty = given.get(line.id, 0)
+            filled = line._asdict() | {
+                "allocated": line.allocated + qty,
+                "backordered": line.backordered - qty,
+            }
+            lines_of[line.order_number].append(OrderLine(**filled))
+        confirmed = [
+            views.order_view(order, location, lines_of[order.number], keys) for order in orders
+        ]
         changes.append(Announced("order.status_changed", confirmed, views.PERSONAL))
     shared = {"actor": actor, "created_at": now, "cause": cause}
     entries = [

@@ -12,7 +12,7 @@ from galley.orders import history, rules
 from galley.orders.errors import IllegalOrderTransition
 from galley.orders.models import OrderLine
 from galley.orders.schemas import OrderOut
-from galley.orders.views import PERSONAL, load_order, order_view
+from galley.orders.views import PERSONAL, load_order, order_view, stock_of
 from galley.privacy.keys import DataKeys
 
 _CAUSES: dict[rules.Action, str] = {
@@ -48,8 +48,9 @@ async def transition(
     held is free again (`StockFreed`).
     """
     if action in _MOVES_STOCK:
-        unlocked, _, lines = await load_order(session, order_id, customer_id=customer_id)
-        await inventory.lock_levels(session, unlocked.location_id, [ln.product_id for ln in lines])
+        location_id, products = await stock_of(session, order_id, customer_id=customer_id)
+        if products:
+            await inventory.lock_levels(session, location_id, products)
     order, location, lines = await load_order(
         session, order_id, for_update=True, customer_id=customer_id
     )

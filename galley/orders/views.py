@@ -80,6 +80,24 @@ async def load_order(
     return order, code, [line for _, _, line in found if line is not None]
 
 
+async def stock_of(
+    session: AsyncSession, order_id: str, *, customer_id: int | None = None
+) -> tuple[int, list[int]]:
+    """The location and products whose stock rows a change of the order locks before the
+    order itself: only what never changes, read unlocked (nothing, if there is no order)."""
+    found = (
+        await session.execute(
+            _of_customer(
+                select(Order.location_id, OrderLine.product_id)
+                .join(OrderLine, OrderLine.order_number == Order.number)
+                .where(Order.id == order_id),
+                customer_id,
+            )
+        )
+    ).all()
+    return (found[0].location_id if found else 0), [row.product_id for row in found]
+
+
 def _of_customer(stmt: AnySelect, customer_id: int | None) -> AnySelect:
     return stmt if customer_id is None else stmt.where(Order.customer_id == customer_id)
 
