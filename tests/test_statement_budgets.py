@@ -68,7 +68,6 @@ TARGETS = {
 REREADS_LEFT: dict[str, list[str]] = {
     "POST /v1/stock/adjustments": ["products"],
     "POST /v1/orders": ["purchase_orders"],
-    "GET /v1/purchase-orders": ["purchase_orders"],
     "PATCH /v1/purchase-orders/1": ["products", "purchase_order_lines", "purchase_orders"],
     "POST /v1/purchase-orders/1/send": ["purchase_order_lines", "purchase_orders"],
 }

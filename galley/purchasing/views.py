@@ -7,11 +7,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import BigInteger, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.changes import Announced
-from galley.db import key_from
+from galley.db import key_from, rows_from
 from galley.events.service import EventType
 from galley.http.paging import fetch_page
 from galley.inventory.service import LOCATIONS
@@ -135,17 +135,19 @@ async def list_purchase_orders(
 async def _details(
     session: AsyncSession, ids: list[int]
 ) -> tuple[dict[int, list[PurchaseOrderLine]], dict[int, list[PurchaseOrderDispatch]]]:
-    """The lines and the dispatches of each purchase order, in one query."""
+    """The lines and the dispatches of each purchase order, in one query (by the ids
+    given, not the purchase orders' rows again)."""
     lines: dict[int, dict[int, PurchaseOrderLine]] = {i: {} for i in ids}
     dispatches: dict[int, dict[int, PurchaseOrderDispatch]] = {i: {} for i in ids}
     if ids:
+        listed = rows_from(session, "listed", [{"id": i} for i in ids], id=BigInteger())
         found = await session.execute(
-            select(PurchaseOrder.id, PurchaseOrderLine, PurchaseOrderDispatch)
-            .outerjoin(PurchaseOrderLine, PurchaseOrderLine.purchase_order_id == PurchaseOrder.id)
+            select(listed.c.id, PurchaseOrderLine, PurchaseOrderDispatch)
+            .select_from(listed)
+            .outerjoin(PurchaseOrderLine, PurchaseOrderLine.purchase_order_id == listed.c.id)
             .outerjoin(
-                PurchaseOrderDispatch, PurchaseOrderDispatch.purchase_order_id == PurchaseOrder.id
+                PurchaseOrderDispatch, PurchaseOrderDispatch.purchase_order_id == listed.c.id
             )
-            .where(PurchaseOrder.id.in_(ids))
         )
         for po_id, line, dispatch in found:
             if line is not None:
