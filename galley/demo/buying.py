@@ -52,7 +52,7 @@ class Buyer:
         for po in open_orders:
             if po.status == "draft":
                 async with database.transaction() as session:
-                    sent = await purchase_orders.send(session, po.id, actor=ACTOR)
+                    _, sent = await purchase_orders.send(session, po.id, actor=ACTOR)
                     await settle(session, sent, database.settings)
                 self.due[po.id] = day + self.lead_times[po.supplier]
 

@@ -242,8 +242,9 @@ async def send_purchase_order(
     po_id: IdPath, session: Session, settings: AppSettings, actor: Actor
 ) -> PurchaseOrderOut:
     """`draft` → `sent`: frozen; later shortfalls collect on a new draft."""
-    await settle(session, await purchase_orders.send(session, po_id, actor=actor), settings)
-    return views.view(await views.load(session, po_id))
+    return views.view(
+        await settled(session, purchase_orders.send(session, po_id, actor=actor), settings)
+    )
 
 
 @po_router.post(
@@ -261,9 +262,8 @@ async def cancel_purchase_order(
 ) -> PurchaseOrderOut:
     """`draft` or `sent` → `cancelled`; what it was to bring is bought again at once."""
     reason = body.reason if body else None
-    cancelled = await purchase_orders.cancel(session, po_id, actor=actor, reason=reason)
-    await settle(session, cancelled, settings)
-    return views.view(await views.load(session, po_id))
+    cancelled = purchase_orders.cancel(session, po_id, actor=actor, reason=reason)
+    return views.view(await settled(session, cancelled, settings))
 
 
 @po_router.post(

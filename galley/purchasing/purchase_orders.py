@@ -22,9 +22,9 @@ from galley.purchasing.errors import (
     PurchaseOrderNotFound,
 )
 from galley.purchasing.models import PurchaseOrder, PurchaseOrderLine
-from galley.purchasing.replenishment import Purchase, add_to_drafts, send_drafts
+from galley.purchasing.replenishment import Purchase, add_to_drafts
 from galley.purchasing.schemas import PurchaseLineRequest, PurchaseOrderCreate
-from galley.purchasing.views import Loaded, load
+from galley.purchasing.views import Loaded, announcement, load
 
 _LINES = cast(Table, PurchaseOrderLine.__table__)
 
@@ -101,10 +101,9 @@ async def edit_draft(
     `precondition` (the caller's If-Match) is checked once the purchase order is locked,
     so two editors of the same version never both win.
     """
-    found = await load(session, po_id)
-    products = await _products(session, lines, found.supplier_currency, allow_zero=True)
+    found, named = await lock(session, po_id, skus=[line.sku for line in lines])
+    products = _checked(lines, named, found.supplier_currency, allow_zero=True)
     location_id = found.order.location_id
-    found, _ = await lock(session, po_id, skus=[line.sku for line in lines])
     precondition(found)
     if found.order.status != "draft":
         raise IllegalPurchaseOrderTransition(found.order.status, "edit")  # type: ignore[arg-type]
@@ -151,18 +150,26 @@ async def edit_draft(
     return [CoverChanged(location_id, tuple(p for p, _ in products.values()), actor)]
 
 
-async def send(session: AsyncSession, po_id: str, *, actor: str) -> list[Change]:
+async def send(session: AsyncSession, po_id: str, *, actor: str) -> tuple[Loaded, list[Change]]:
+    """`draft` → `sent` by hand: the purchase order as it is left, announced as it is (the
+    rule sends drafts by their ids instead: `replenishment.send_drafts`)."""
     found = await load(session, po_id, for_update=True)
-    _require(found, "send")
+    target = _require(found, "send")
     if not any(line.quantity_ordered for line in found.lines):
         raise EmptyPurchaseOrder(po_id)
-    return await send_drafts(session, [found.order.id], actor=actor, cause="sent by hand")
+    now = utcnow()
+    await update_row(session, found.order, {"status": target, "sent_at": now, "updated_at": now})
+    history.record(
+        session, [found.order.id], "sent", "draft", target, "sent by hand", actor, at=now
+    )
+    return found, [announcement("purchase_order.sent", [found])]
 
 
 async def cancel(
     session: AsyncSession, po_id: str, *, actor: str, reason: str | None
-) -> list[Change]:
-    """Nothing more comes of it: incoming falls, and the rule buys the demand elsewhere."""
+) -> tuple[Loaded, list[Change]]:
+    """Nothing more comes of it: incoming falls, and the rule buys the demand elsewhere.
+    The purchase order as it is left."""
     found, _ = await lock(session, po_id)
     target = _require(found, "cancel")
     outstanding = [
@@ -185,7 +192,7 @@ async def cancel(
         None,
     )
     await update_row(session, found.order, {"status": target, "updated_at": utcnow()})
-    return [CoverChanged(found.order.location_id, tuple(p for p, _ in outstanding), actor)]
+    return found, [CoverChanged(found.order.location_id, tuple(p for p, _ in outstanding), actor)]
 
 
 def _require(found: Loaded, action: rules.POAction) -> rules.POStatus:
@@ -201,6 +208,18 @@ async def _products(
 ) -> dict[str, tuple[int, int | None]]:
     """Each line's product key and unit cost, or a 422 naming every bad line."""
     found = await sellables(session, [line.sku for line in lines])
+    return _checked(lines, found, currency, allow_zero=allow_zero)
+
+
+def _checked(
+    lines: Sequence[PurchaseLineRequest],
+    found: Mapping[str, Sellable],
+    currency: str,
+    *,
+    allow_zero: bool,
+) -> dict[str, tuple[int, int | None]]:
+    """Each line's product key and unit cost, from the products `found` by SKU, or a 422
+    naming every bad line."""
     errors: list[FieldError] = []
     seen: set[str] = set()
     for index, line in enumerate(lines):
@@ -243,15 +262,14 @@ async def _set_costs(
 
 async def set_on_lines(
     session: AsyncSession, po_id: int, column: str, by_product: Mapping[int, int]
-) -> list[PurchaseOrderLine]:
-    """Set one column of the purchase order's lines, by product, in one statement; the
-    lines as they now are."""
-    if not by_product:
-        return []
-    changed = await session.execute(
-        lines_set(session, po_id, column, by_product).returning(PurchaseOrderLine)
-    )
-    return list(changed.scalars())
+) -> None:
+    """Set one column of the purchase order's lines, by product, in one statement."""
+    if by_product:
+        await session.execute(
+            lines_set(session, po_id, column, by_product).execution_options(
+                synchronize_session=False
+            )
+        )
 
 
 def lines_set(
