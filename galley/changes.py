@@ -108,12 +108,14 @@ class StockAdjusted:
 @dataclass(frozen=True)
 class CoverChanged:
     """What waits for stock, or what is on its way, changed: the rule buys what is not
-    covered. `figures` are the products' locked figures when the use case has them."""
+    covered. `figures` are the products' locked figures, and `products` what the change
+    read of them, when the use case has them."""
 
     location_id: int
     product_ids: tuple[int, ...]
     actor: str
     figures: Mapping[int, Level] | None = None
+    products: Mapping[int, Sellable] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,10 +148,13 @@ class Announced:
 
 @dataclass(frozen=True)
 class PurchaseOrdersAnnounced:
-    """Purchase orders that other systems hear of, as they stand once the change is done."""
+    """Purchase orders that other systems hear of, as they stand once the change is done.
+    `made` holds the rows of those the change made, by id (their columns, the supplier's
+    `currency` and the `location`'s code), so that only their lines are read."""
 
     type: EventType
     purchase_order_ids: tuple[int, ...]
+    made: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
 
 
 Change: TypeAlias = (

@@ -8,7 +8,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from galley.catalog.service import PRODUCTS
+from galley.catalog.service import PRODUCTS, Sellable, sellables
 from galley.changes import (
     Announced,
     Change,
@@ -218,7 +218,8 @@ async def adjust_stock(
             "An adjustment must change the stock.",
             [FieldError(field="delta", message="must not be 0")],
         )
-    product_id = await _product_id(session, sku)
+    product = await _product(session, sku)
+    product_id, read = product.id, {product.id: product}
     location_id = await location_id_for(session, location, field="location")
     level = (await levels.lock_levels(session, location_id, [product_id]))[product_id]
     if not rules.can_adjust(level.on_hand, level.reserved, delta):
@@ -237,9 +238,9 @@ async def adjust_stock(
     entry = _entry_view(StockLedgerEntry(id=entry_id, **written), level.sku, level.location)
     adjusted = Adjusted(product_id, location_id, entry)
     follows: Change = (
-        StockFreed(location_id, (product_id,), actor, f"stock adjusted ({reason})")
+        StockFreed(location_id, (product_id,), actor, f"stock adjusted ({reason})", read)
         if delta > 0
-        else CoverChanged(location_id, (product_id,), actor)
+        else CoverChanged(location_id, (product_id,), actor, products=read)
     )
     return adjusted, [*fallen, follows, StockAdjusted(adjusted)]
 
@@ -248,11 +249,7 @@ async def adjustment(session: AsyncSession, adjusted: Adjusted) -> AdjustmentOut
     """The adjustment's ledger entry and its product's figures as they stand now: as the
     transaction's own changes left the row it holds locked, so without reading it again."""
     held = await levels.lock_levels(session, adjusted.location_id, [adjusted.product_id])
-    level = held[adjusted.product_id]
-    stock = StockLevelOut.of(
-        level.sku, level.location, level.on_hand, level.reserved, level.backordered, level.incoming
-    )
-    return AdjustmentOut(entry=adjusted.entry, stock=stock)
+    return AdjustmentOut(entry=adjusted.entry, stock=level_view(held[adjusted.product_id]))
 
 
 async def announce_adjustment(
@@ -261,15 +258,16 @@ async def announce_adjustment(
     return [Announced("stock.adjusted", [await adjustment(session, change.adjusted)])]
 
 
-async def _product_id(session: AsyncSession, sku: str) -> int:
-    found = select(PRODUCTS.c.id).where(PRODUCTS.c.sku == sku)
-    product_id: int | None = (await session.execute(found)).scalar()
-    if product_id is None:
+async def _product(session: AsyncSession, sku: str) -> Sellable:
+    """The product an adjustment names, read once for the adjustment and the rule that
+    may buy it; 422 when there is none."""
+    found = await sellables(session, [sku])
+    if sku not in found:
         raise InvalidRequest(
             f"There is no product with SKU {sku}.",
             [FieldError(field="sku", message="unknown SKU")],
         )
-    return product_id
+    return found[sku]
 
 
 async def plan_reservation(

@@ -81,7 +81,7 @@ async def add_by_hand(
         for product_id, _ in [products[line.sku]]
     ]
     drafts, changes = await add_to_drafts(
-        session, location_id, buys, window, actor=actor, cause="added by hand"
+        session, location_id, request.location, buys, window, actor=actor, cause="added by hand"
     )
     po_id = drafts[supplier.id]
     await _set_costs(session, po_id, request.lines, products)
@@ -147,7 +147,8 @@ async def edit_draft(
         [{"lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines]}],
     )
     await update_row(session, found.order, {"updated_at": utcnow()})
-    return [CoverChanged(location_id, tuple(p for p, _ in products.values()), actor)]
+    read = {named[sku].id: named[sku] for sku in products}
+    return [CoverChanged(location_id, tuple(read), actor, products=read)]
 
 
 async def send(session: AsyncSession, po_id: str, *, actor: str) -> tuple[Loaded, list[Change]]:
@@ -170,7 +171,7 @@ async def cancel(
 ) -> tuple[Loaded, list[Change]]:
     """Nothing more comes of it: incoming falls, and the rule buys the demand elsewhere.
     The purchase order as it is left."""
-    found, _ = await lock(session, po_id)
+    found, named = await lock(session, po_id)
     target = _require(found, "cancel")
     outstanding = [
         (line.product_id, max(0, line.quantity_ordered - line.quantity_received))
@@ -192,7 +193,9 @@ async def cancel(
         None,
     )
     await update_row(session, found.order, {"status": target, "updated_at": utcnow()})
-    return found, [CoverChanged(found.order.location_id, tuple(p for p, _ in outstanding), actor)]
+    read = {product.id: product for product in named.values()}
+    outstanding_ids = tuple(p for p, _ in outstanding)
+    return found, [CoverChanged(found.order.location_id, outstanding_ids, actor, products=read)]
 
 
 def _require(found: Loaded, action: rules.POAction) -> rules.POStatus:

@@ -88,6 +88,8 @@ _DUE = (
 )
 _UPSERTED_SUPPLIER = literal_column("purchase_orders.supplier_id", BigInteger())
 _UPSERTED_LOCATION = literal_column("purchase_orders.location_id", BigInteger())
+# What of an upserted draft `PurchaseOrdersAnnounced.made` keeps, besides its location.
+_MADE = (*(column.name for column in _POS.c), "currency")
 _BOUGHT: dict[str, TypeEngine[Any]] = {
     "po": BigInteger(),
     "product_id": BigInteger(),
@@ -168,7 +170,9 @@ async def _replenish(
     known: Mapping[int, Sellable] | None = None,
 ) -> list[Change]:
     ids = sorted(set(product_ids))
-    found = known if known is not None else await sellables_by_id(session, ids)
+    found = dict(known or {})
+    if unknown := [p for p in ids if p not in found]:
+        found |= await sellables_by_id(session, unknown)
     products = {p: found[p] for p in ids if p in found and found[p].supplier_id}
     if not products:
         return []
@@ -181,8 +185,9 @@ async def _replenish(
     ]
     if not buys:
         return []
+    location = next(iter(figures.values())).location
     _, changes = await add_to_drafts(
-        session, location_id, buys, window, actor=actor, cause="replenishment"
+        session, location_id, location, buys, window, actor=actor, cause="replenishment"
     )
     return changes
 
@@ -190,6 +195,7 @@ async def _replenish(
 async def add_to_drafts(
     session: AsyncSession,
     location_id: int,
+    location: str,
     buys: list[Purchase],
     window: dt.timedelta,
     *,
@@ -254,8 +260,8 @@ async def add_to_drafts(
         [{"lines": lines} for _, lines in sorted(per_po.items())],
     )
     grown: list[Change] = [DraftsGrew(tuple(d.id for d in drafts if d.due), actor)]
-    if created := tuple(d.id for d in drafts if d.created):
-        grown.insert(0, PurchaseOrdersAnnounced("purchase_order.created", created))
+    if made := {d.id: _made(d, location) for d in drafts if d.created}:
+        grown.insert(0, PurchaseOrdersAnnounced("purchase_order.created", tuple(made), made))
     return by_supplier, grown
 
 
@@ -274,7 +280,7 @@ async def send_grown_drafts(
 async def announce(
     session: AsyncSession, change: PurchaseOrdersAnnounced, settings: Settings
 ) -> list[Change]:
-    return [await views.announced(session, change.type, change.purchase_order_ids)]
+    return [await views.announced(session, change.type, change.purchase_order_ids, change.made)]
 
 
 async def send_due_drafts(
@@ -313,8 +319,11 @@ async def _drafts(
             index_where=_DRAFT,
             set_={"updated_at": upsert.excluded.updated_at},
         ).returning(
-            _POS.c.id,
-            _POS.c.supplier_id,
+            *_POS.c,
+            select(Supplier.currency)
+            .where(Supplier.id == _UPSERTED_SUPPLIER)
+            .scalar_subquery()
+            .label("currency"),
             _inserted(session).label("created"),
             # Named in full: SQLite leaves the columns of RETURNING unqualified, and inside
             # the subqueries they would name the subqueries' own tables.
@@ -322,6 +331,12 @@ async def _drafts(
         )
     )
     return list(found)
+
+
+def _made(draft: Row[Any], location: str) -> dict[str, Any]:
+    """A draft the upsert made, as `PurchaseOrdersAnnounced.made` holds it."""
+    row = dict(draft._mapping)
+    return {column: row[column] for column in _MADE} | {"location": location}
 
 
 def _inserted(session: AsyncSession) -> ColumnElement[bool]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -160,11 +160,25 @@ async def _details(
     )
 
 
-async def announced(session: AsyncSession, type: EventType, po_ids: Iterable[int]) -> Announced:
-    """`type` for each purchase order, as it stands now."""
-    return announcement(
-        type, await _loaded(session, _WHOLE.where(PurchaseOrder.id.in_(set(po_ids))))
-    )
+async def announced(
+    session: AsyncSession,
+    type: EventType,
+    po_ids: Iterable[int],
+    made: Mapping[int, Mapping[str, Any]],
+) -> Announced:
+    """`type` for each purchase order, as it stands now: read whole, but for those `made`
+    by the change (`PurchaseOrdersAnnounced`), whose lines and dispatches only are read."""
+    whole = set(po_ids) - set(made)
+    found = await _loaded(session, _WHOLE.where(PurchaseOrder.id.in_(whole))) if whole else []
+    if made:
+        lines, sent = await _details(session, sorted(made))
+        for po_id, row in sorted(made.items()):
+            order = PurchaseOrder(**{k: v for k, v in row.items() if k not in _NOT_COLUMNS})
+            found.append(Loaded(order, row["currency"], row["location"], lines[po_id], sent[po_id]))
+    return announcement(type, sorted(found, key=lambda po: po.order.id))
+
+
+_NOT_COLUMNS = frozenset({"currency", "location"})
 
 
 def announcement(type: EventType, loaded: Iterable[Loaded]) -> Announced:
