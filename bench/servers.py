@@ -44,14 +44,16 @@ class Server:
 
 def logged_events(logs: Path) -> dict[str, int]:
     """How often each event was logged by the Galley processes whose logs are in `logs`
-    (`database.unavailable`, …), by level; lines that are not JSON count as `other`."""
+    (`database.unavailable`, …), by level; a line that is not JSON counts as `other` with
+    its first 80 characters, so that the results say what it was."""
     counts: Counter[str] = Counter()
     for log in sorted(logs.glob("serve-*.log")) + sorted(logs.glob("worker-*.log")):
         for line in log.read_text(errors="replace").splitlines():
             try:
                 entry = json.loads(line)
             except ValueError:
-                counts["other"] += bool(line.strip())
+                if line.strip():
+                    counts[f"other {line.strip()[:80]}"] += 1
                 continue
             if isinstance(entry, dict):
                 # An event is a dotted name; a stray message's first line stands for it.

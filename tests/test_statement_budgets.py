@@ -280,6 +280,9 @@ async def test_no_request_of_a_day_of_trade_reads_a_row_twice(counted: Counted) 
     ]
     await send("POST", f"/v1/orders/{waiting[0]}/cancel", json={"reason": "changed mind"})
     await send("POST", "/v1/stock/adjustments", json=adjustment | {"sku": "ESP", "delta": 2})
+    await send(
+        "POST", "/v1/stock/adjustments", json=adjustment | {"delta": -1, "reason": "damaged"}
+    )
     (draft,) = (await send("GET", "/v1/purchase-orders", params={"status": "draft"}))[0].json()[
         "data"
     ]
