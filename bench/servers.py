@@ -42,6 +42,10 @@ class Server:
     roles: dict[int, str]
 
 
+# What `galley serve` says on standard output as it starts: not a warning.
+_SAYS_WHERE = "galley: serving database "
+
+
 def logged_events(logs: Path) -> dict[str, int]:
     """How often each event was logged by the Galley processes whose logs are in `logs`
     (`database.unavailable`, …), by level; a line that is not JSON counts as `other` with
@@ -52,7 +56,7 @@ def logged_events(logs: Path) -> dict[str, int]:
             try:
                 entry = json.loads(line)
             except ValueError:
-                if line.strip():
+                if line.strip() and not line.startswith(_SAYS_WHERE):
                     counts[f"other {line.strip()[:80]}"] += 1
                 continue
             if isinstance(entry, dict):
