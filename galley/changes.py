@@ -15,7 +15,8 @@ from pydantic import BaseModel
 
 from galley.catalog.rules import Sellable
 from galley.events.service import EventType
-from galley.inventory.rules import Adjusted, Level, Plan
+from galley.inventory.rules import Level, Plan
+from galley.inventory.schemas import Adjusted
 
 AuditKind = Literal[
     "login.succeeded",

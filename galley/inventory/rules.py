@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from galley.inventory.schemas import LedgerEntryOut
+from typing import Literal
 
 AdjustmentReason = Literal["received", "count", "damaged", "returned", "other"]
 ADJUSTMENT_REASONS: tuple[str, ...] = ("received", "count", "damaged", "returned", "other")
@@ -92,16 +89,6 @@ class LevelChange:
     reserved: int = 0
     backordered: int = 0
     incoming: int = 0
-
-
-@dataclass(frozen=True)
-class Adjusted:
-    """An adjustment made: its product and location by their keys, and its ledger entry
-    as the API shows it."""
-
-    product_id: int
-    location_id: int
-    entry: LedgerEntryOut
 
 
 def fell_low(before: int, after: int, reorder_point: int | None) -> bool:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -82,3 +83,13 @@ class LedgerEntryOut(BaseModel):
 class AdjustmentOut(BaseModel):
     entry: LedgerEntryOut
     stock: StockLevelOut
+
+
+@dataclass(frozen=True)
+class Adjusted:
+    """An adjustment made: its product and location by their keys, and its ledger entry
+    as the API shows it."""
+
+    product_id: int
+    location_id: int
+    entry: LedgerEntryOut

@@ -44,11 +44,16 @@ from galley.inventory.levels import stocked as stocked
 from galley.inventory.levels import take as take
 from galley.inventory.levels import write_ledger as write_ledger
 from galley.inventory.models import Location, StockLedgerEntry, StockLevel
-from galley.inventory.rules import Adjusted
 from galley.inventory.rules import Level as Level
 from galley.inventory.rules import LevelChange as LevelChange
 from galley.inventory.rules import Plan as Plan
-from galley.inventory.schemas import AdjustmentOut, LedgerEntryOut, LocationCreate, StockLevelOut
+from galley.inventory.schemas import (
+    Adjusted,
+    AdjustmentOut,
+    LedgerEntryOut,
+    LocationCreate,
+    StockLevelOut,
+)
 
 _LEVELS = cast(Table, StockLevel.__table__)
 # The locations table, for other areas to join in what they read (never to write).
