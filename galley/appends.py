@@ -26,8 +26,11 @@ from sqlalchemy.sql.dml import UpdateBase
 
 from galley.unnested import arrays, unnested
 
+# A statement built once and the values of its parameters (named apart from every other
+# statement's: on PostgreSQL they go together as one).
+Bound = tuple[UpdateBase, Mapping[str, Any]]
 # A statement, or what builds it when it is sent (None: nothing to send after all).
-Statement = UpdateBase | Callable[[], UpdateBase | None]
+Statement = UpdateBase | Bound | Callable[[], UpdateBase | Bound | None]
 # At most this many values in one statement's VALUES lists (SQLite's limit is 32 766).
 _MOST_VALUES = 30_000
 
@@ -68,8 +71,8 @@ async def write(session: AsyncSession) -> None:
     """Send what was handed over (by `Database.transaction`, before it commits)."""
     parts, arrays = _parts(session)
     if parts:
-        *first, last = parts
-        await _send(session, last, first, arrays, {})
+        *first, (last, given) = parts
+        await _send(session, last, first, arrays, given)
 
 
 async def write_with(
@@ -85,27 +88,31 @@ async def write_with(
 async def _send(
     session: AsyncSession,
     statement: UpdateBase,
-    parts: list[UpdateBase],
+    parts: list[Bound],
     arrays: dict[str, Any],
     given: Mapping[str, Any],
 ) -> Result[Any]:
     if not _on_postgresql(session):
-        for part in parts:
+        for part, values in parts:
             # Nobody reads them back: the session's copies of the rows are left as they are.
-            await session.execute(part, execution_options={"synchronize_session": False})
+            await session.execute(
+                part, dict(values) or None, execution_options={"synchronize_session": False}
+            )
         return await session.execute(statement, dict(given) or None)
-    named = (part.cte(f"written_{n}") for n, part in enumerate(parts))
+    named = (part.cte(f"written_{n}") for n, (part, _) in enumerate(parts))
+    for _, values in parts:
+        arrays = arrays | dict(values)
     return await session.execute(statement.add_cte(*named), {**arrays, **given} or None)
 
 
-def _parts(session: AsyncSession) -> tuple[list[UpdateBase], dict[str, Any]]:
-    """What was handed over, as statements, and the arrays they are sent with: on
-    PostgreSQL a table's rows are one INSERT from `galley.unnested`, built once for its
-    columns; on SQLite, VALUES lists of at most `_MOST_VALUES` values."""
+def _parts(session: AsyncSession) -> tuple[list[Bound], dict[str, Any]]:
+    """What was handed over, as statements with their parameters, and the arrays they are
+    sent with: on PostgreSQL a table's rows are one INSERT from `galley.unnested`, built
+    once for its columns; on SQLite, VALUES lists of at most `_MOST_VALUES` values."""
     handed: _Handed | None = session.info.pop("galley_appends", None)
     if handed is None:
         return [], {}
-    parts: list[UpdateBase] = []
+    parts: list[Bound] = []
     bound: dict[str, Any] = {}
     for table, queued in handed.rows.items():
         rows = [row for _, row in queued]
@@ -113,14 +120,19 @@ def _parts(session: AsyncSession) -> tuple[list[UpdateBase], dict[str, Any]]:
             continue
         if _on_postgresql(session):
             keys = tuple(rows[0])
-            parts.append(_inserted_from_arrays(table, keys))
+            parts.append((_inserted_from_arrays(table, keys), {}))
             bound |= arrays(table.name, rows, keys)
         else:
             size = _MOST_VALUES // len(rows[0])
             chunks = range(0, len(rows), size)
-            parts += [insert(table).values(rows[at : at + size]) for at in chunks]
-    built = (s() if callable(s) else s for _, s in handed.statements)
-    return parts + [statement for statement in built if statement is not None], bound
+            parts += [(insert(table).values(rows[at : at + size]), {}) for at in chunks]
+    for _, handed_over in handed.statements:
+        built = handed_over() if callable(handed_over) else handed_over
+        if isinstance(built, tuple):
+            parts.append(built)
+        elif built is not None:
+            parts.append((built, {}))
+    return parts, bound
 
 
 @functools.cache

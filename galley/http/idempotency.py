@@ -25,6 +25,7 @@ A row without an answer can only be one a refusal committed with the writes it k
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -34,7 +35,7 @@ from typing import Any, cast
 from fastapi import Response
 from sqlalchemy import (
     JSON,
-    ColumnElement,
+    BigInteger,
     Index,
     Integer,
     Row,
@@ -42,10 +43,10 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     delete,
     func,
     insert,
-    literal,
     select,
     true,
     update,
@@ -55,7 +56,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.dml import UpdateBase
 
-from galley.appends import write_last
+from galley.appends import Bound, write_last
 from galley.db import Base, BigId, Database, UTCDateTime, utcnow
 from galley.errors import Conflict, FieldError, InvalidRequest
 from galley.privacy.keys import DataKeys
@@ -88,19 +89,19 @@ class IdempotencyKey(Base):
 @dataclass
 class Claim:
     """A request's claim on its key, handed over to ride with one of its statements; the
-    answer goes with it when it is known before the claim is sent."""
+    answer goes with it when it is known before the claim is sent. `lock` is the key's
+    advisory lock on PostgreSQL (`_digest`), None on SQLite."""
 
     caller: str
     key: str
     fingerprint: str
     claimed_at: dt.datetime
-    lock: ColumnElement[bool] | None
+    lock: int | None
     answer: dict[str, Any] | None = None
     sent: bool = False
 
-    def statement(self) -> UpdateBase:
+    def statement(self) -> Bound:
         self.sent = True
-        table = cast(Table, IdempotencyKey.__table__)
         values = {
             "caller": self.caller,
             "key": self.key,
@@ -108,10 +109,36 @@ class Claim:
             "claimed_at": self.claimed_at,
             **(self.answer or {}),
         }
-        if self.lock is None:
-            return insert(table).values(values)
-        row = select(*(literal(v, table.c[name].type) for name, v in values.items()))
-        return insert(table).from_select(list(values), row.where(self.lock))
+        given = {f"idempotency_{name}": value for name, value in values.items()}
+        if self.lock is not None:
+            given["idempotency_lock"] = self.lock
+        return _claim_statement(tuple(values), self.lock is not None), given
+
+
+_TABLE = cast(Table, IdempotencyKey.__table__)
+_ANSWER = ("status_code", "response_body", "response_headers")
+
+
+@functools.cache
+def _claim_statement(columns: tuple[str, ...], locking: bool) -> UpdateBase:
+    """The claim's INSERT for these columns, built once: on PostgreSQL its row is only
+    there while the key's advisory lock is held (`galley_hold_key`, failing otherwise)."""
+    row = {name: bindparam(f"idempotency_{name}", type_=_TABLE.c[name].type) for name in columns}
+    if not locking:
+        return insert(_TABLE).values(row)
+    held = func.galley_hold_key(bindparam("idempotency_lock", type_=BigInteger()))
+    return insert(_TABLE).from_select(list(columns), select(*row.values()).where(held))
+
+
+# The answer stored once the claim has gone: built once, as the claim is.
+_ANSWERED = (
+    update(_TABLE)
+    .where(
+        _TABLE.c.caller == bindparam("idempotency_caller"),
+        _TABLE.c.key == bindparam("idempotency_key"),
+    )
+    .values({name: bindparam(f"idempotency_{name}", type_=_TABLE.c[name].type) for name in _ANSWER})
+)
 
 
 class RunAgain(Exception):
@@ -133,7 +160,8 @@ def validate_key(key: str) -> str:
 
 def claim(session: AsyncSession, caller: str, key: str, print_: str) -> Claim:
     """Hand the request's claim on its key over to ride with one of its statements."""
-    held = Claim(caller, key, print_, utcnow(), _hold(session, caller, key))
+    lock = _digest(caller, key) if session.get_bind().dialect.name == "postgresql" else None
+    held = Claim(caller, key, print_, utcnow(), lock)
     write_last(session, held.statement)
     return held
 
@@ -186,14 +214,6 @@ def _claim_failed(error: Exception) -> bool:
     return isinstance(error, IntegrityError) and IdempotencyKey.__tablename__ in str(error.orig)
 
 
-def _hold(session: AsyncSession, caller: str, key: str) -> ColumnElement[bool] | None:
-    """On PostgreSQL, holding the key's advisory lock or failing the statement (GK409);
-    None on SQLite, where writers take their turns."""
-    if session.get_bind().dialect.name != "postgresql":
-        return None
-    return func.galley_hold_key(_digest(caller, key))
-
-
 def _digest(caller: str, key: str) -> int:
     """A 64-bit digest of the caller and key: two keys sharing one would only answer 409
     while the other runs."""
@@ -224,9 +244,5 @@ def record(session: AsyncSession, claim_: Claim, response: Response, keys: DataK
     if not claim_.sent:
         claim_.answer = answer
         return
-    write_last(
-        session,
-        update(IdempotencyKey)
-        .where(IdempotencyKey.caller == claim_.caller, IdempotencyKey.key == claim_.key)
-        .values(answer),
-    )
+    given = {"idempotency_caller": claim_.caller, "idempotency_key": claim_.key}
+    write_last(session, (_ANSWERED, given | {f"idempotency_{k}": v for k, v in answer.items()}))
