@@ -88,8 +88,6 @@ _DUE = (
 )
 _UPSERTED_SUPPLIER = literal_column("purchase_orders.supplier_id", BigInteger())
 _UPSERTED_LOCATION = literal_column("purchase_orders.location_id", BigInteger())
-# What of an upserted draft `PurchaseOrdersAnnounced.made` keeps, besides its location.
-_MADE = (*(column.name for column in _POS.c), "currency")
 _BOUGHT: dict[str, TypeEngine[Any]] = {
     "po": BigInteger(),
     "product_id": BigInteger(),
@@ -260,7 +258,7 @@ async def add_to_drafts(
         [{"lines": lines} for _, lines in sorted(per_po.items())],
     )
     grown: list[Change] = [DraftsGrew(tuple(d.id for d in drafts if d.due), actor)]
-    if made := {d.id: _made(d, location) for d in drafts if d.created}:
+    if made := {d.id: views.made(d._mapping, location) for d in drafts if d.created}:
         grown.insert(0, PurchaseOrdersAnnounced("purchase_order.created", tuple(made), made))
     return by_supplier, grown
 
@@ -331,12 +329,6 @@ async def _drafts(
         )
     )
     return list(found)
-
-
-def _made(draft: Row[Any], location: str) -> dict[str, Any]:
-    """A draft the upsert made, as `PurchaseOrdersAnnounced.made` holds it."""
-    row = dict(draft._mapping)
-    return {column: row[column] for column in _MADE} | {"location": location}
 
 
 def _inserted(session: AsyncSession) -> ColumnElement[bool]:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, select
+from sqlalchemy import BigInteger, RowMapping, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.changes import Announced
@@ -173,12 +173,18 @@ async def announced(
     if made:
         lines, sent = await _details(session, sorted(made))
         for po_id, row in sorted(made.items()):
-            order = PurchaseOrder(**{k: v for k, v in row.items() if k not in _NOT_COLUMNS})
+            order = PurchaseOrder(**{column: row[column] for column in _COLUMNS})
             found.append(Loaded(order, row["currency"], row["location"], lines[po_id], sent[po_id]))
     return announcement(type, sorted(found, key=lambda po: po.order.id))
 
 
-_NOT_COLUMNS = frozenset({"currency", "location"})
+_COLUMNS = tuple(column.name for column in PurchaseOrder.__table__.columns)
+
+
+def made(row: RowMapping, location: str) -> dict[str, Any]:
+    """A purchase order a statement made, as `PurchaseOrdersAnnounced.made` holds it: from
+    a row of its columns and its supplier's `currency`, with its location's code."""
+    return {column: row[column] for column in (*_COLUMNS, "currency")} | {"location": location}
 
 
 def announcement(type: EventType, loaded: Iterable[Loaded]) -> Announced:
