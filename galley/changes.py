@@ -149,13 +149,10 @@ class Announced:
 
 @dataclass(frozen=True)
 class PurchaseOrdersAnnounced:
-    """Purchase orders that other systems hear of, as they stand once the change is done.
-    `made` holds the rows of those the change made, by id (their columns, the supplier's
-    `currency` and the `location`'s code), so that only their lines are read."""
+    """Purchase orders that other systems hear of, as they stand once the change is done."""
 
     type: EventType
     purchase_order_ids: tuple[int, ...]
-    made: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
 
 
 Change: TypeAlias = (

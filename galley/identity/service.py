@@ -61,13 +61,12 @@ async def create_user(
         )
     # An account whose row still carries an older key's index is found by that index;
     # the unique index on the current one settles two sign-ups racing each other.
-    if await _user_id_by_email(session, email, keys) is not None:
+    if await _user_by_email(session, email, keys) is not None:
         raise EmailTaken()
     now = utcnow()
-    table = User.__table__
-    user_id = (
+    user = (
         await session.execute(
-            insert_for(session, table)
+            insert_for(session, User)
             .values(
                 email=keys.seal(email, "users.email"),
                 email_index=keys.email_index(email),
@@ -80,18 +79,18 @@ async def create_user(
                 updated_at=now,
             )
             .on_conflict_do_nothing(index_elements=["email_index"])
-            .returning(table.c.id)
+            .returning(User)
         )
     ).scalar()
-    if user_id is None:
+    if user is None:
         raise EmailTaken()
-    created = Audited("user.created", f"user:{user_id}", {"role": role}, origin)
-    return await session.get_one(User, user_id), [created]
+    created = Audited("user.created", f"user:{user.id}", {"role": role}, origin)
+    return user, [created]
 
 
-async def _user_id_by_email(session: AsyncSession, email: str, keys: DataKeys) -> int | None:
+async def _user_by_email(session: AsyncSession, email: str, keys: DataKeys) -> User | None:
     indexes = keys.email_indexes(normal_email(email))
-    return (await session.execute(select(User.id).where(User.email_index.in_(indexes)))).scalar()
+    return (await session.execute(select(User).where(User.email_index.in_(indexes)))).scalar()
 
 
 @dataclass(frozen=True)
@@ -124,11 +123,10 @@ async def log_in(
 ) -> tuple[TokenPair, list[Change]]:
     """Tokens for a right e-mail and password; the same refusal, in about the same time,
     for a wrong password and an unknown e-mail."""
-    user_id = await _user_id_by_email(session, email, settings.sealing_keys)
-    user = None if user_id is None else await session.get_one(User, user_id)
+    user = await _user_by_email(session, email, settings.sealing_keys)
     valid, rehashed = credentials.check_password(password, user.password_hash if user else None)
     if user is None or not valid or user.disabled:
-        raise InvalidCredentials(user_id)
+        raise InvalidCredentials(user.id if user else None)
     if rehashed:
         user = await update_row(session, user, {"password_hash": rehashed})
     subject = f"user:{user.id}"

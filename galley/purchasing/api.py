@@ -28,7 +28,7 @@ from galley.purchasing.schemas import (
     SupplierPatch,
     SupplierWithSecret,
 )
-from galley.reactions import settle, settled
+from galley.reactions import settled
 
 supplier_router = APIRouter(prefix="/v1/suppliers", tags=["suppliers"], route_class=GalleyRoute)
 po_router = APIRouter(
@@ -184,7 +184,7 @@ async def create_purchase_order(
         purchase_orders.add_by_hand(session, body, settings.purchasing_batch_window, actor=actor),
         settings,
     )
-    found = await views.load(session, str(po_id))
+    (found,) = await views.current(session, [po_id])
     return resource_response(
         request,
         views.view(found),
@@ -218,9 +218,9 @@ async def edit_purchase_order(
     actor: Actor,
     request: Request,
 ) -> Response:
-    await settle(
+    edited_id = await settled(
         session,
-        await purchase_orders.edit_draft(
+        purchase_orders.edit_draft(
             session,
             po_id,
             body.lines,
@@ -229,7 +229,8 @@ async def edit_purchase_order(
         ),
         settings,
     )
-    return resource_response(request, views.view(await views.load(session, po_id)))
+    (edited,) = await views.current(session, [edited_id])
+    return resource_response(request, views.view(edited))
 
 
 @po_router.post(

@@ -11,20 +11,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
 
 from galley.catalog.service import PRODUCTS, SELLABLE_COLUMNS, Sellable, sellable_of, sellables
-from galley.changes import Change, CoverChanged
+from galley.changes import Change, CoverChanged, PurchaseOrdersAnnounced
 from galley.db import key_from, rows_of, update_row, utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.inventory import service as inventory
-from galley.purchasing import history, rules, suppliers
+from galley.purchasing import history, rules, suppliers, views
 from galley.purchasing.errors import (
     EmptyPurchaseOrder,
     IllegalPurchaseOrderTransition,
     PurchaseOrderNotFound,
 )
 from galley.purchasing.models import PurchaseOrder, PurchaseOrderLine
-from galley.purchasing.replenishment import Purchase, add_to_drafts
+from galley.purchasing.replenishment import Purchase, add_to_drafts, send_drafts
 from galley.purchasing.schemas import PurchaseLineRequest, PurchaseOrderCreate
-from galley.purchasing.views import Loaded, announcement, load
+from galley.purchasing.views import Loaded, load
 
 _LINES = cast(Table, PurchaseOrderLine.__table__)
 
@@ -73,7 +73,6 @@ async def add_by_hand(
     supplier = await suppliers.get_supplier_for_body(session, request.supplier)
     location_id = await inventory.location_id_for(session, request.location, field="location")
     products = await _products(session, request.lines, supplier.currency, allow_zero=False)
-    existing = await _draft_of(session, supplier.id, location_id)
     await inventory.lock_levels(session, location_id, [p for p, _ in products.values()])
     buys = [
         Purchase(product_id, line.sku, supplier.id, line.quantity)
@@ -85,7 +84,11 @@ async def add_by_hand(
     )
     po_id = drafts[supplier.id]
     await _set_costs(session, po_id, request.lines, products)
-    return (po_id, existing is None), changes
+    created = any(
+        isinstance(change, PurchaseOrdersAnnounced) and po_id in change.purchase_order_ids
+        for change in changes
+    )
+    return (po_id, created), changes
 
 
 async def edit_draft(
@@ -95,8 +98,9 @@ async def edit_draft(
     *,
     actor: str,
     precondition: Callable[[Loaded], None] = lambda _: None,
-) -> list[Change]:
+) -> tuple[int, list[Change]]:
     """Set each named SKU's quantity on a draft (0 takes it off), then let the rule run.
+    Returns the draft's key.
 
     `precondition` (the caller's If-Match) is checked once the purchase order is locked,
     so two editors of the same version never both win.
@@ -116,7 +120,7 @@ async def edit_draft(
         before = current.quantity_ordered if current else 0
         changes.append(inventory.LevelChange(product_id, incoming=line.quantity - before))
         if current is not None and line.quantity == 0:
-            gone.append(current.id)
+            gone.append(current)
         elif current is not None:
             kept[product_id] = line.quantity
         elif line.quantity:
@@ -130,10 +134,12 @@ async def edit_draft(
                 }
             )
     if gone:
-        await session.execute(delete(_LINES).where(_LINES.c.id.in_(gone)))
+        await session.execute(delete(_LINES).where(_LINES.c.id.in_([g.id for g in gone])))
+        views.lines_gone(session, found.order.id, [g.product_id for g in gone])
     await set_on_lines(session, found.order.id, "quantity_ordered", kept)
     if new:
-        await session.execute(insert(_LINES), new)
+        made = await session.scalars(insert(PurchaseOrderLine).returning(PurchaseOrderLine), new)
+        views.lines_made(session, found.order.id, made)
     await inventory.change_levels(session, location_id, changes)
     await _set_costs(session, found.order.id, lines, products)
     history.record(
@@ -148,22 +154,17 @@ async def edit_draft(
     )
     await update_row(session, found.order, {"updated_at": utcnow()})
     read = {named[sku].id: named[sku] for sku in products}
-    return [CoverChanged(location_id, tuple(read), actor, products=read)]
+    return found.order.id, [CoverChanged(location_id, tuple(read), actor, products=read)]
 
 
 async def send(session: AsyncSession, po_id: str, *, actor: str) -> tuple[Loaded, list[Change]]:
-    """`draft` → `sent` by hand: the purchase order as it is left, announced as it is (the
-    rule sends drafts by their ids instead: `replenishment.send_drafts`)."""
+    """`draft` → `sent` by hand, as the rule sends drafts (`replenishment.send_drafts`):
+    the purchase order as it is left."""
     found = await load(session, po_id, for_update=True)
-    target = _require(found, "send")
+    _require(found, "send")
     if not any(line.quantity_ordered for line in found.lines):
         raise EmptyPurchaseOrder(po_id)
-    now = utcnow()
-    await update_row(session, found.order, {"status": target, "sent_at": now, "updated_at": now})
-    history.record(
-        session, [found.order.id], "sent", "draft", target, "sent by hand", actor, at=now
-    )
-    return found, [announcement("purchase_order.sent", [found])]
+    return found, await send_drafts(session, [found.order.id], actor=actor, cause="sent by hand")
 
 
 async def cancel(
@@ -273,6 +274,7 @@ async def set_on_lines(
                 synchronize_session=False
             )
         )
+        views.lines_written(session, po_id, column, by_product)
 
 
 def lines_set(
@@ -295,15 +297,3 @@ def lines_set(
         .values({column: given.c.value})
         .add_cte(given)
     )
-
-
-async def _draft_of(session: AsyncSession, supplier_id: int, location_id: int) -> int | None:
-    return (
-        await session.execute(
-            select(PurchaseOrder.id).where(
-                PurchaseOrder.supplier_id == supplier_id,
-                PurchaseOrder.location_id == location_id,
-                PurchaseOrder.status == "draft",
-            )
-        )
-    ).scalar()

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
-from typing import TypeVar
 
-from sqlalchemy import inspect, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.appends import write_last
@@ -14,14 +12,12 @@ from galley.changes import Change, StockFreed
 from galley.db import utcnow
 from galley.errors import FieldError, InvalidRequest
 from galley.inventory import service as inventory
-from galley.purchasing import history, rules
+from galley.purchasing import history, rules, views
 from galley.purchasing.errors import IllegalPurchaseOrderTransition, OverReceipt
-from galley.purchasing.models import PurchaseOrder, PurchaseOrderLine
+from galley.purchasing.models import PurchaseOrder
 from galley.purchasing.purchase_orders import lines_set, lock
 from galley.purchasing.schemas import ReceiptCreate
-from galley.purchasing.views import Loaded, announcement
-
-_Row = TypeVar("_Row", PurchaseOrder, PurchaseOrderLine)
+from galley.purchasing.views import Loaded
 
 
 async def receive(
@@ -70,15 +66,9 @@ async def receive(
     location_id = found.order.location_id
     # What this writes nobody reads back here: it goes with the stock it moves, or later
     # (`galley.appends`); the answer is the purchase order as this leaves it.
-    write_last(
-        session,
-        lines_set(
-            session,
-            found.order.id,
-            "quantity_received",
-            {on_order[a.sku].product_id: received[on_order[a.sku].id] for a in receipt.lines},
-        ),
-    )
+    arrived = {on_order[a.sku].product_id: received[on_order[a.sku].id] for a in receipt.lines}
+    write_last(session, lines_set(session, found.order.id, "quantity_received", arrived))
+    views.lines_written(session, found.order.id, "quantity_received", arrived)
     await inventory.change_levels(session, location_id, changes)
     inventory.record_ledger(
         session,
@@ -107,14 +97,10 @@ async def receive(
     write_last(
         session, update(PurchaseOrder).where(PurchaseOrder.id == found.order.id).values(moved)
     )
-    after = replace(
-        found,
-        order=_copy(found.order, moved),
-        lines=[_copy(line, {"quantity_received": received[line.id]}) for line in found.lines],
-    )
+    views.written(session, found.order.id, moved)
     arriving = {products[a.sku].id: products[a.sku] for a in receipt.lines}
-    return after, [
-        announcement("purchase_order.received", [after]),
+    return found, [
+        views.announcement("purchase_order.received", [found]),
         StockFreed(
             location_id,
             tuple(c.product_id for c in changes),
@@ -123,16 +109,6 @@ async def receive(
             arriving,
         ),
     ]
-
-
-def _copy(row: _Row, changed: Mapping[str, object]) -> _Row:
-    """A detached copy of a row as read, with `changed` set: what the statements handed
-    over leave it as (the row read stays as the session read it)."""
-    columns = inspect(type(row)).columns
-    copy = type(row)(**{c.key: getattr(row, c.key) for c in columns})
-    for key, value in changed.items():
-        setattr(copy, key, value)
-    return copy
 
 
 def _check_lines(receipt: ReceiptCreate, on_order: Mapping[str, object]) -> None:

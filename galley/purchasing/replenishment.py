@@ -17,7 +17,6 @@ from sqlalchemy import (
     BigInteger,
     BindParameter,
     ColumnElement,
-    Row,
     String,
     Table,
     and_,
@@ -86,8 +85,9 @@ _DUE = (
     )
     .order_by(_DRAFT_ROWS.c.id)
 )
-_UPSERTED_SUPPLIER = literal_column("purchase_orders.supplier_id", BigInteger())
-_UPSERTED_LOCATION = literal_column("purchase_orders.location_id", BigInteger())
+# The supplier and location of the row a statement on `purchase_orders` writes.
+_WRITTEN_SUPPLIER = literal_column("purchase_orders.supplier_id", BigInteger())
+_WRITTEN_LOCATION = literal_column("purchase_orders.location_id", BigInteger())
 _BOUGHT: dict[str, TypeEngine[Any]] = {
     "po": BigInteger(),
     "product_id": BigInteger(),
@@ -207,7 +207,9 @@ async def add_to_drafts(
 
     The lines go with the statement that counts them incoming, their history as the
     transaction commits (`galley.appends`)."""
-    drafts = await _drafts(session, location_id, sorted({b.supplier_id for b in buys}), window)
+    drafts = await _drafts(
+        session, location_id, location, sorted({b.supplier_id for b in buys}), window
+    )
     by_supplier = {draft.supplier_id: draft.id for draft in drafts}
     lines = rows_from(
         session,
@@ -247,6 +249,9 @@ async def add_to_drafts(
     per_po: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for b in buys:
         per_po[by_supplier[b.supplier_id]].append({"sku": b.sku, "quantity": b.quantity})
+    for po_id in per_po:
+        bought = {b.product_id: b.quantity for b in buys if by_supplier[b.supplier_id] == po_id}
+        views.lines_written(session, po_id, "quantity_ordered", bought, added=True)
     history.record(
         session,
         sorted(per_po),
@@ -258,8 +263,8 @@ async def add_to_drafts(
         [{"lines": lines} for _, lines in sorted(per_po.items())],
     )
     grown: list[Change] = [DraftsGrew(tuple(d.id for d in drafts if d.due), actor)]
-    if made := {d.id: views.made(d._mapping, location) for d in drafts if d.created}:
-        grown.insert(0, PurchaseOrdersAnnounced("purchase_order.created", tuple(made), made))
+    if made := tuple(d.id for d in drafts if d.created):
+        grown.insert(0, PurchaseOrdersAnnounced("purchase_order.created", made))
     return by_supplier, grown
 
 
@@ -278,7 +283,7 @@ async def send_grown_drafts(
 async def announce(
     session: AsyncSession, change: PurchaseOrdersAnnounced, settings: Settings
 ) -> list[Change]:
-    return [await views.announced(session, change.type, change.purchase_order_ids, change.made)]
+    return [await views.announced(session, change.type, change.purchase_order_ids)]
 
 
 async def send_due_drafts(
@@ -291,15 +296,37 @@ async def send_due_drafts(
     return await send_drafts(session, due, actor=actor, cause="sent automatically") if due else []
 
 
+@dataclass(frozen=True)
+class _Draft:
+    id: int
+    supplier_id: int
+    created: bool
+    due: bool
+
+
 async def _drafts(
-    session: AsyncSession, location_id: int, supplier_ids: list[int], window: dt.timedelta
-) -> list[Row[Any]]:
+    session: AsyncSession,
+    location_id: int,
+    location: str,
+    supplier_ids: list[int],
+    window: dt.timedelta,
+) -> list[_Draft]:
     """The open draft of each supplier at the location, locked and touched, created where
-    missing, in one statement: its id and supplier, whether this created it, and whether
-    it is due to go out once it has its lines (`_DUE`)."""
+    missing: whether this created it, and whether it is due to go out once it has its
+    lines (`_DUE`). Those the transaction holds are touched, those it does not are
+    upserted in one statement and held from then on (`views.hold_draft`)."""
     now = utcnow()
+    held = {d.supplier_id: d for d in views.held_drafts(session) if d.location_id == location_id}
+    drafts = [
+        _Draft(held[s].id, s, False, due)
+        for s, due in await _touch(
+            session, [held[s] for s in supplier_ids if s in held], now, window
+        )
+    ]
+    if not (others := [s for s in supplier_ids if s not in held]):
+        return drafts
     suppliers = rows_from(
-        session, "buying_from", [{"supplier_id": s} for s in supplier_ids], supplier_id=BigInteger()
+        session, "buying_from", [{"supplier_id": s} for s in others], supplier_id=BigInteger()
     )
     upsert = insert_for(session, _POS).from_select(
         ["supplier_id", "location_id", "status", "created_at", "updated_at"],
@@ -319,16 +346,37 @@ async def _drafts(
         ).returning(
             *_POS.c,
             select(Supplier.currency)
-            .where(Supplier.id == _UPSERTED_SUPPLIER)
+            .where(Supplier.id == _WRITTEN_SUPPLIER)
             .scalar_subquery()
             .label("currency"),
             _inserted(session).label("created"),
             # Named in full: SQLite leaves the columns of RETURNING unqualified, and inside
             # the subqueries they would name the subqueries' own tables.
-            _due(_UPSERTED_SUPPLIER, _UPSERTED_LOCATION, now - window).label("due"),
+            _due(_WRITTEN_SUPPLIER, _WRITTEN_LOCATION, now - window).label("due"),
         )
     )
-    return list(found)
+    for row in found:
+        views.hold_draft(session, row._mapping, location)
+        drafts.append(_Draft(row.id, row.supplier_id, row.created, row.due))
+    return sorted(drafts, key=lambda d: d.id)
+
+
+async def _touch(
+    session: AsyncSession, drafts: list[PurchaseOrder], now: dt.datetime, window: dt.timedelta
+) -> list[tuple[int, bool]]:
+    """Touch drafts the transaction holds, as `_drafts` does the others: each one's
+    supplier, and whether it is due (not its row again)."""
+    if not drafts:
+        return []
+    touched = await session.execute(
+        update(_POS)
+        .where(_POS.c.id.in_([d.id for d in drafts]))
+        .values(updated_at=now)
+        .returning(_WRITTEN_SUPPLIER, _due(_WRITTEN_SUPPLIER, _WRITTEN_LOCATION, now - window))
+    )
+    for draft in drafts:
+        views.written(session, draft.id, {"updated_at": now})
+    return [(supplier_id, due) for supplier_id, due in touched]
 
 
 def _inserted(session: AsyncSession) -> ColumnElement[bool]:
@@ -342,21 +390,25 @@ def _inserted(session: AsyncSession) -> ColumnElement[bool]:
 async def send_drafts(
     session: AsyncSession, po_ids: list[int], *, actor: str, cause: str
 ) -> list[Change]:
-    """Freeze these drafts as sent; the `sent` event is what reaches the supplier."""
+    """Freeze these drafts as sent; the `sent` event is what reaches the supplier. Those
+    the transaction holds are drafts as it knows them, and are not read back."""
     now = utcnow()
-    sent = list(
-        (
-            await session.execute(
-                update(_POS)
-                .where(_POS.c.id.in_(po_ids), _POS.c.status == "draft")
-                .values(status="sent", sent_at=now, updated_at=now)
-                .returning(_POS.c.id)
-            )
+    sent_now = {"status": "sent", "sent_at": now, "updated_at": now}
+    held = {d.id for d in views.held_drafts(session)}
+    known = [i for i in po_ids if i in held]
+    sending = update(_POS).where(_POS.c.status == "draft").values(sent_now)
+    if known:
+        await session.execute(sending.where(_POS.c.id.in_(known)))
+        for po_id in known:
+            views.written(session, po_id, sent_now)
+    sent = known
+    if others := [i for i in po_ids if i not in held]:
+        sent += (
+            await session.execute(sending.where(_POS.c.id.in_(others)).returning(_POS.c.id))
         ).scalars()
-    )
     if sent:
         history.record(session, sorted(sent), "sent", "draft", "sent", cause, actor, at=now)
-        return [PurchaseOrdersAnnounced("purchase_order.sent", tuple(sent))]
+        return [PurchaseOrdersAnnounced("purchase_order.sent", tuple(sorted(sent)))]
     return []
 
 

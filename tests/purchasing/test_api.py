@@ -339,3 +339,54 @@ async def test_a_receipt_sent_twice_with_one_idempotency_key_counts_once(
     assert again.json() == first.json()
     level = await shop.level(client, "ESP")
     assert (level["on_hand"], level["incoming"]) == (2, 2)
+
+
+async def test_each_answer_about_a_purchase_order_is_what_a_read_then_shows(
+    client: httpx.AsyncClient,
+) -> None:
+    """The answers are built from what the request holds, not read again: after edits the
+    rule then adds to (on a line the edit kept, on one it took off, and sending the draft
+    once its supplier takes orders automatically), a purchase by hand, a receipt and a
+    cancel, each is what a read shows once the request is done."""
+    await shop.location(client)
+    supplier = await shop.supplier(client)
+    for sku in ("ESP", "TEA"):
+        await shop.product(client, sku, supplier=supplier, replenishment={"margin_pct": 0})
+    await shop.order(client, ("ESP", 5), ("TEA", 3))
+    (draft,) = await shop.purchase_orders(client, status="draft")
+    path = f"/v1/purchase-orders/{draft['id']}"
+
+    async def answered(method: str, url: str, **body: Any) -> dict[str, Any]:
+        response = await client.request(method, url, **body)
+        assert response.status_code < 300, response.text
+        again = await client.get(f"/v1/purchase-orders/{response.json()['id']}")
+        assert response.json() == again.json()
+        assert response.headers.get("ETag", again.headers["ETag"]) == again.headers["ETag"]
+        return dict(response.json())
+
+    async def edited(*lines: tuple[str, int]) -> tuple[dict[str, int], str]:
+        body = {"lines": [{"sku": s, "quantity": q} for s, q in lines]}
+        po = await answered("PATCH", path, json=body)
+        return {line["sku"]: line["quantity_ordered"] for line in po["lines"]}, po["status"]
+
+    assert await edited(("ESP", 2)) == ({"ESP": 5, "TEA": 3}, "draft")  # 3 bought back
+    assert await edited(("TEA", 0)) == ({"ESP": 5, "TEA": 3}, "draft")  # its line made again
+    by_hand = {
+        "supplier": supplier,
+        "location": "KITCHEN",
+        "lines": [{"sku": "TEA", "quantity": 1}],
+    }
+    assert (await answered("POST", "/v1/purchase-orders", json=by_hand))["id"] == draft["id"]
+    response = await client.patch(f"/v1/suppliers/{supplier}", json={"auto_send": True})
+    assert response.status_code == 200, response.text
+    assert await edited(("ESP", 4)) == ({"ESP": 5, "TEA": 4}, "sent")  # bought, then sent
+
+    receipt = {"lines": [{"sku": "ESP", "quantity": 2}]}
+    assert (await answered("POST", f"{path}/receipts", json=receipt))[
+        "status"
+    ] == "partially_received"
+    by_hand["lines"] = [{"sku": "ESP", "quantity": 1}]
+    new = await answered("POST", "/v1/purchase-orders", json=by_hand)
+    assert new["id"] != draft["id"]
+    cancel = f"/v1/purchase-orders/{new['id']}/cancel"
+    assert (await answered("POST", cancel, json={}))["status"] == "cancelled"
