@@ -4,7 +4,7 @@ in that same transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
@@ -92,10 +92,33 @@ async def _run(
     handle: Callable[[Request], Coroutine[Any, Any, Response]],
     claim: tuple[str, str, str] | None,
 ) -> Response:
-    """Run the route in one transaction, committed before the answer leaves; with an
-    `Idempotency-Key` (`claim`: caller, key and fingerprint), claimed by one of its
-    statements and answered by its last, or its stored answer replayed
-    (`galley.http.idempotency`).
+    """Run the route in one transaction, committed before the answer leaves, then what
+    was handed to `after_the_transaction`."""
+    afterwards: list[Callable[[], Awaitable[None]]] = []
+    request.state.afterwards = afterwards
+    response = await _answer(database, request, handle, claim)
+    for job in afterwards:
+        await job()
+    return response
+
+
+def after_the_transaction(request: Request, job: Callable[[], Awaitable[None]]) -> None:
+    """Run `job` once the request's transaction is over and its connection back in the
+    pool, before the answer leaves: for a write that a transaction opened to read must
+    not make, without waiting for a second connection while holding one (requests that
+    did would hold each other up until the pool's timeout)."""
+    request.state.afterwards.append(job)
+
+
+async def _answer(
+    database: Database,
+    request: Request,
+    handle: Callable[[Request], Coroutine[Any, Any, Response]],
+    claim: tuple[str, str, str] | None,
+) -> Response:
+    """The route's answer, from one transaction; with an `Idempotency-Key` (`claim`:
+    caller, key and fingerprint), claimed by one of its statements and answered by its
+    last, or its stored answer replayed (`galley.http.idempotency`).
 
     A transaction the database aborted to break a deadlock (or a serialization
     conflict), or one whose connection was found closed before anything ran, wrote

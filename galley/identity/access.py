@@ -19,10 +19,11 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from galley.appends import write_last
 from galley.changes import Origin
 from galley.config import Settings
 from galley.db import Database, is_read_only, utcnow
-from galley.http.routing import Guard
+from galley.http.routing import Guard, after_the_transaction
 from galley.http.throttle import client_address
 from galley.identity import rules
 from galley.identity.credentials import (
@@ -120,6 +121,18 @@ class Callers:
         self._recent: TTLCache[str, tuple[Principal, dt.datetime | None]] = TTLCache(
             maxsize=10_000, ttl=seconds
         )
+        # The keys whose use this process noted lately (`_note_use`).
+        self._noted: TTLCache[int, bool] = TTLCache(
+            maxsize=10_000, ttl=_LAST_USED_RESOLUTION.total_seconds()
+        )
+
+    def first_use_lately(self, key_id: int) -> bool:
+        """Whether this is the first use of the API key that this process notes within
+        `_LAST_USED_RESOLUTION`: of the requests that find it unnoted at once, one writes."""
+        if key_id in self._noted:
+            return False
+        self._noted[key_id] = True
+        return True
 
     def get(self, key: str, now: dt.datetime) -> Principal | None:
         found = self._recent.get(key)
@@ -180,30 +193,36 @@ async def _api_key_principal(request: Request, secret: str) -> Principal:
         or (key.expires_at is not None and key.expires_at <= now)
     ):
         raise NotAuthenticated("The API key is unknown, expired or revoked.")
-    if key.last_used_at is None or key.last_used_at < now - _LAST_USED_RESOLUTION:
-        await _note_use(request, key.id, now)
+    stale = key.last_used_at is None or key.last_used_at < now - _LAST_USED_RESOLUTION
+    if stale and callers.first_use_lately(key.id):
+        _note_use(request, key.id, now)
     scopes = None if key.scopes is None else frozenset(key.scopes)
     principal = Principal("api_key", key.id, key.role, scopes)
     callers.keep(cached, principal, key.expires_at)
     return principal
 
 
-async def _note_use(request: Request, key_id: int, now: dt.datetime) -> None:
-    """Write when the key was last used: in the request's transaction when it writes
-    anyway, else in a short one of its own, since a transaction opened to read must not
-    write (on SQLite, another process may be writing meanwhile). Never worth failing a
-    request over: if it cannot be written now, the next use writes it."""
+def _note_use(request: Request, key_id: int, now: dt.datetime) -> None:
+    """Write when the key was last used: with the last statement of the request's
+    transaction when it writes anyway, else in a short one of its own once the request's
+    is over, since a transaction opened to read must not write (on SQLite, another process
+    may be writing meanwhile). Never worth failing a request over: if it cannot be written
+    now, a use after `_LAST_USED_RESOLUTION` writes it."""
     noted = update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
     session: AsyncSession = request.state.session
     if not is_read_only(session):
-        await session.execute(noted)
+        write_last(session, noted)
         return
     database: Database = request.app.state.database
-    try:
-        async with database.transaction() as writing:
-            await writing.execute(noted)
-    except SQLAlchemyError as exc:
-        log.warning("api_key.use_not_noted", api_key_id=key_id, error=type(exc).__name__)
+
+    async def note() -> None:
+        try:
+            async with database.transaction() as writing:
+                await writing.execute(noted)
+        except SQLAlchemyError as exc:
+            log.warning("api_key.use_not_noted", api_key_id=key_id, error=type(exc).__name__)
+
+    after_the_transaction(request, note)
 
 
 class Requires(Guard):

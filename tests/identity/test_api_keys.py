@@ -12,11 +12,12 @@ from typing import Any
 
 import httpx
 from alembic import command
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
 from galley import migrate
+from galley.app import create_app
 from galley.cli import app as cli
 from galley.config import load_settings
 from galley.identity.credentials import issue_access_token
@@ -217,3 +218,40 @@ async def test_a_key_revoked_through_one_process_is_refused_by_another_within_a_
                 assert time.monotonic() - revoked < 1.5, "still served after the cache's second"
                 await asyncio.sleep(0.05)
             assert answer.status_code == 401, answer.text
+
+
+async def test_a_busy_key_s_use_is_noted_once_without_a_second_connection(
+    database_url: str,
+) -> None:
+    """A key's first use in a while, by as many reads at once as the pool has connections
+    and more: each request holds its one connection to the end, and the use is noted once,
+    after a read's own transaction (a request that waited for a second connection while
+    holding one would hold up every other, up to the pool's timeout)."""
+    settings = load_settings(
+        database_url=database_url, database_pool_size=2, database_pool_timeout_seconds=3
+    )
+    app = create_app(settings)
+    noted: list[str] = []
+
+    def spy(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE API_KEYS"):
+            noted.append(statement)
+
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", spy)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://galley.test",
+            headers=bearer(await api_key(database_url)),
+        ) as client:
+            started = time.monotonic()
+            answers = await asyncio.gather(*(client.get("/v1/stock") for _ in range(8)))
+            took = time.monotonic() - started
+            keys = (await client.get("/v1/api-keys")).json()
+    finally:
+        await app.state.engine.dispose()
+    assert [answer.status_code for answer in answers] == [200] * 8
+    assert took < settings.database_pool_timeout_seconds
+    assert len(noted) == 1
+    (used,) = keys
+    assert used["last_used_at"] is not None
