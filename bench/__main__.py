@@ -162,7 +162,7 @@ def main() -> None:
     data_file, picture = report.write(results, options.results, stem)
     print(report.table(results))
     print(f"\nS5: {sold['counts']}; problems: {sold['problems'] or 'none'}")
-    print(f"logged by Galley (warnings and errors): {logged or 'nothing'}")
+    print(f"logged by Galley (warnings and errors): {logged['counts'] or 'nothing'}")
     print(f"results: {data_file} and {picture}; {results['total_seconds']} s in all")
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -46,11 +47,14 @@ class Server:
 _SAYS_WHERE = "galley: serving database "
 
 
-def logged_events(logs: Path) -> dict[str, int]:
+def logged_events(logs: Path, examples: int = 3) -> dict[str, Any]:
     """How often each event was logged by the Galley processes whose logs are in `logs`
-    (`database.unavailable`, …), by level; a line that is not JSON counts as `other` with
-    its first 80 characters, so that the results say what it was."""
+    (`database.unavailable`, …), by level, and the first `examples` lines of each as they
+    were logged (Galley's logs hold no personal data), since the logs go with the run's
+    temporary folder; a line that is not JSON counts as `other` with its first 80
+    characters, so that the results say what it was."""
     counts: Counter[str] = Counter()
+    lines: dict[str, list[str]] = {}
     for log in sorted(logs.glob("serve-*.log")) + sorted(logs.glob("worker-*.log")):
         for line in log.read_text(errors="replace").splitlines():
             try:
@@ -62,8 +66,11 @@ def logged_events(logs: Path) -> dict[str, int]:
             if isinstance(entry, dict):
                 # An event is a dotted name; a stray message's first line stands for it.
                 event = str(entry.get("event", "?")).splitlines()[0][:80]
-                counts[f"{entry.get('level', '?')} {event}"] += 1
-    return dict(counts.most_common())
+                name = f"{entry.get('level', '?')} {event}"
+                counts[name] += 1
+                if len(shown := lines.setdefault(name, [])) < examples:
+                    shown.append(line[:2000])
+    return {"counts": dict(counts.most_common()), "lines": lines}
 
 
 def galley_environment(database_url: str) -> dict[str, str]:
