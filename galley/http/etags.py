@@ -39,6 +39,22 @@ def resource_response(
     return tagged_response(request, Tagged.of(resource), status_code=status_code, headers=headers)
 
 
+def shown_once_response(
+    request: Request,
+    resource: BaseModel,
+    answer: BaseModel,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """`answer`, the resource with a secret shown this once, under the ETag of `resource`
+    as GET shows it (without the secret): it serves the next `If-Match`, and is not made
+    from the secret."""
+    body = answer.model_dump_json().encode()
+    tagged = Tagged(body, Tagged.of(resource).etag)
+    return tagged_response(request, tagged, status_code=status_code, headers=headers)
+
+
 def tagged_response(
     request: Request,
     tagged: Tagged,

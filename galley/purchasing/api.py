@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from galley.errors import problem_responses
 from galley.http.deps import AppSettings, Keys
-from galley.http.etags import Tagged, check_if_match, resource_response
+from galley.http.etags import check_if_match, resource_response, shown_once_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
 from galley.identity.service import Actor, RequestOrigin, requires
@@ -47,12 +47,10 @@ _NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Not modi
 def _with_secret(
     request: Request, supplier: Supplier, secret: str | None, **answer: Any
 ) -> Response:
-    """The supplier as GET shows it, with its new signing secret if it was just given one;
-    the ETag is the one GET gives, so it serves the next `If-Match`."""
+    """The supplier as GET shows it, with its new signing secret if it was just given one."""
     shown = suppliers.view(supplier)
-    headers = {"ETag": Tagged.of(shown).etag, **answer.pop("headers", {})}
     with_secret = SupplierWithSecret(**shown.model_dump(), webhook_secret=secret)
-    return resource_response(request, with_secret, headers=headers, **answer)
+    return shown_once_response(request, shown, with_secret, **answer)
 
 
 @supplier_router.post(

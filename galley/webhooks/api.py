@@ -1,16 +1,17 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from galley.errors import problem_responses
 from galley.http.deps import AppSettings, Keys
-from galley.http.etags import check_if_match, resource_response
+from galley.http.etags import check_if_match, resource_response, shown_once_response
 from galley.http.paging import Cursor, Limit, Page
 from galley.http.routing import GalleyRoute, Session
 from galley.identity.service import RequestOrigin, requires
 from galley.webhooks import service
+from galley.webhooks.models import WebhookEndpoint
 from galley.webhooks.schemas import (
     DeliveryStatus,
     WebhookDeliveryOut,
@@ -45,13 +46,22 @@ async def create_endpoint(
     """The URL must be https (unless `GALLEY_WEBHOOKS_ALLOW_INSECURE`) and resolve only to
     public addresses (unless `GALLEY_WEBHOOKS_ALLOW_PRIVATE`); otherwise `422`."""
     endpoint, secret = await service.create_endpoint(session, body, settings, origin)
-    created = WebhookEndpointWithSecret(**service.view(endpoint).model_dump(), secret=secret)
-    return resource_response(
+    return _with_secret(
         request,
-        created,
+        endpoint,
+        secret,
         status_code=201,
         headers={"Location": f"/v1/webhook-endpoints/{endpoint.id}"},
     )
+
+
+def _with_secret(
+    request: Request, endpoint: WebhookEndpoint, secret: str, **answer: Any
+) -> Response:
+    """The endpoint as GET shows it, with its signing secret, this once."""
+    shown = service.view(endpoint)
+    with_secret = WebhookEndpointWithSecret(**shown.model_dump(), secret=secret)
+    return shown_once_response(request, shown, with_secret, **answer)
 
 
 @router.get(
@@ -127,11 +137,11 @@ async def delete_endpoint(
     summary="A new signing secret, shown once; the old one signs too for 24 hours",
 )
 async def rotate_secret(
-    endpoint_id: EndpointId, session: Session, keys: Keys, origin: RequestOrigin
-) -> WebhookEndpointWithSecret:
+    endpoint_id: EndpointId, session: Session, keys: Keys, origin: RequestOrigin, request: Request
+) -> Response:
     endpoint = await service.get_endpoint(session, endpoint_id, for_update=True)
     endpoint, secret = await service.rotate_secret(session, endpoint, keys, origin)
-    return WebhookEndpointWithSecret(**service.view(endpoint).model_dump(), secret=secret)
+    return _with_secret(request, endpoint, secret)
 
 
 @router.get(
