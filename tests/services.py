@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,8 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 import redis
+
+from tests.live import free_port
 
 POSTGRES_URL = os.environ.get(
     "GALLEY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -142,3 +145,42 @@ async def rabbitmq_stopped() -> AsyncIterator[None]:
     finally:
         await asyncio.to_thread(_rabbitmqctl, "start_app")
         await asyncio.to_thread(_rabbitmqctl, "await_startup")
+
+
+@contextmanager
+def own_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A Redis server of this test's own, which it may stop: yields its URL and process."""
+    if shutil.which("redis-server") is None:
+        require("Redis", "redis-server is not installed")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url, socket_timeout=1)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        yield url, process
+    finally:
+        client.close()
+        process.kill()
+        process.wait()

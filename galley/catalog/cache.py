@@ -30,33 +30,28 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from hashlib import sha256
 from typing import Protocol, cast
-from urllib.parse import urlsplit
 
 import structlog
 from cachetools import TLRUCache
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from galley.config import Settings
 from galley.http.etags import Tagged
+from galley.redis_outage import UNAVAILABLE, RedisOutage
 
 log = structlog.get_logger("galley.catalog")
 
 # Redis answers in well under a millisecond nearby: one that has not within this long is
 # taken as down for that read, which then goes to the database.
 _REDIS_TIMEOUT_SECONDS = 0.25
-# How long a process leaves Redis alone after it failed, so that a Redis that hangs costs
-# one read a second its timeout, not every read.
-_REDIS_PAUSE_SECONDS = 1.0
 # The JSON a process keeps in memory at most: a busy catalog's pages many times over,
 # while fresh searches asked by the thousand (a scraper) cannot make it grow without end.
 _MAX_KEPT_BYTES = 64 * 1024 * 1024
-_UNAVAILABLE = (RedisError, OSError)
 
 Compute = Callable[[], Awaitable[Tagged]]
 Keep = Callable[[Tagged, float], Awaitable[None]]
@@ -120,25 +115,27 @@ class _Shared:
             # One quick retry for a pooled connection Redis closed; no backoff on a read.
             retry=Retry(NoBackoff(), 1),
         )
-        address = urlsplit(url)
-        self._host = f"{address.hostname}:{address.port or 6379}"
+        self._outage = RedisOutage(
+            url,
+            log,
+            down="catalog_cache.redis_unavailable",
+            recovered="catalog_cache.redis_recovered",
+        )
         self._generation = f"{prefix}:catalog:generation"
         self._prefix = f"{prefix}:catalog:read:"
         self._local = local
-        self._paused_until = 0.0
-        self._down = False
         self._increments: set[asyncio.Task[None]] = set()
 
     async def lookup(self, key: str) -> tuple[Tagged | None, Keep]:
-        if time.monotonic() < self._paused_until:
+        if self._outage.paused:
             return await self._local.lookup(key)
         name = self._prefix + sha256(key.encode()).hexdigest()[:32]
         try:
             answer = await self._redis.mget(self._generation, name)
-        except _UNAVAILABLE as exc:
-            self._failed(exc)
+        except UNAVAILABLE as exc:
+            self._outage.failed(exc)
             return await self._local.lookup(key)
-        self._answered()
+        self._outage.answered()
         generation, raw = cast(list[bytes | None], answer)
         stamp = generation or b"0"
 
@@ -166,25 +163,10 @@ class _Shared:
     async def _asked(self, command: Awaitable[object]) -> None:
         try:
             await command
-        except _UNAVAILABLE as exc:
-            self._failed(exc)
+        except UNAVAILABLE as exc:
+            self._outage.failed(exc)
         else:
-            self._answered()
-
-    def _failed(self, exc: Exception) -> None:
-        self._paused_until = time.monotonic() + _REDIS_PAUSE_SECONDS
-        if not self._down:
-            log.warning(
-                "catalog_cache.redis_unavailable",
-                host=self._host,
-                error=f"{type(exc).__name__}: {exc}",
-            )
-        self._down = True
-
-    def _answered(self) -> None:
-        if self._down:
-            log.info("catalog_cache.redis_recovered", host=self._host)
-        self._down = False
+            self._outage.answered()
 
 
 def _stamped(raw: bytes | None, stamp: bytes) -> Tagged | None:

@@ -47,10 +47,10 @@ from limits.aio.strategies import (
 from redis.asyncio import ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
 from galley.config import Settings
 from galley.errors import TooManyRequests
+from galley.redis_outage import UNAVAILABLE, RedisOutage
 
 log = structlog.get_logger("galley.http")
 
@@ -117,8 +117,17 @@ class Throttle:
         self._storage = storage
         self._pool = pool
         # Only a shared store can fail; memory has nothing to catch.
-        self._unavailable: tuple[type[Exception], ...] = (RedisError,) if pool else ()
-        self._down = False
+        self._unavailable: tuple[type[Exception], ...] = UNAVAILABLE if pool else ()
+        self._outage = (
+            RedisOutage(
+                settings.redis_url.get_secret_value(),
+                log,
+                down="rate_limit.storage_unavailable",
+                recovered="rate_limit.storage_recovered",
+            )
+            if pool and settings.redis_url
+            else None
+        )
         self._login = _Budget(
             "login",
             settings.rate_limit_login_failures,
@@ -184,10 +193,11 @@ class Throttle:
 
     async def forget_login_failures(self, email: str, address: str) -> None:
         who = _hidden(email, address)
-        try:
-            await self._login.limiter.clear(self._login.rate, self._login.name, who)
-        except self._unavailable:
-            self._storage_failed()
+        if not self._paused:
+            try:
+                await self._login.limiter.clear(self._login.rate, self._login.name, who)
+            except self._unavailable as exc:
+                self._failed(exc)
         await self._login.fallback.clear(self._login.rate, self._login.name, who)
 
     async def spend_signup(self, address: str) -> None:
@@ -205,16 +215,19 @@ class Throttle:
             await self._pool.aclose()
 
     async def _spend(self, budget: _Budget, who: str) -> None:
-        """One hit; refused with 429 and the seconds to wait once the budget is spent."""
-        try:
-            await self._hit(budget, budget.limiter, who)
-        except self._unavailable:
-            self._storage_failed()
+        """One hit; refused with 429 and the seconds to wait once the budget is spent. In
+        memory while the shared store does not answer (`RedisOutage`)."""
+        if self._paused:
             await self._hit(budget, budget.fallback, who)
             return
-        if self._down:
-            log.info("rate_limit.storage_recovered")
-            self._down = False
+        try:
+            await self._hit(budget, budget.limiter, who)
+        except self._unavailable as exc:
+            self._failed(exc)
+            await self._hit(budget, budget.fallback, who)
+            return
+        if self._outage is not None:
+            self._outage.answered()
 
     @staticmethod
     async def _hit(budget: _Budget, limiter: RateLimiter, who: str) -> None:
@@ -223,10 +236,13 @@ class Throttle:
         stats = await limiter.get_window_stats(budget.rate, budget.name, who)
         raise budget.error(budget.refusal, retry_after(stats.reset_time, time.time()))
 
-    def _storage_failed(self) -> None:
-        if not self._down:
-            log.warning("rate_limit.storage_unavailable")
-        self._down = True
+    @property
+    def _paused(self) -> bool:
+        return self._outage is not None and self._outage.paused
+
+    def _failed(self, exc: Exception) -> None:
+        if self._outage is not None:
+            self._outage.failed(exc)
 
 
 def client_address(request: Request) -> str:

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -27,8 +25,8 @@ from galley.http.etags import Tagged
 from tests import shop
 from tests.auth import api_key, bearer
 from tests.conftest import empty_postgres
-from tests.live import TLS, free_port, running_server
-from tests.services import REDIS_URL, blocking, redis_key_prefix, require
+from tests.live import TLS, running_server
+from tests.services import REDIS_URL, blocking, own_redis, redis_key_prefix
 
 
 @asynccontextmanager
@@ -296,45 +294,6 @@ async def test_with_redis_a_change_through_one_app_is_read_through_another_long_
 
 
 # ---- Redis stopped ----------------------------------------------------------------------
-
-
-@contextmanager
-def own_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A Redis server of this test's own, which it may stop: yields its URL and process."""
-    if shutil.which("redis-server") is None:
-        require("Redis", "redis-server is not installed")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url, socket_timeout=1)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-        yield url, process
-    finally:
-        client.close()
-        process.kill()
-        process.wait()
 
 
 async def test_reads_go_on_from_the_database_once_redis_is_stopped_with_one_log_line(

@@ -4,6 +4,9 @@ and shared through Redis by several processes."""
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
@@ -21,7 +24,7 @@ from galley.http.throttle import LocalStorage, budget_key, retry_after
 from tests import shop
 from tests.auth import api_key
 from tests.live import TLS, running_server
-from tests.services import REDIS_URL, redis_key_prefix
+from tests.services import REDIS_URL, own_redis, redis_key_prefix
 
 PASSWORD = "correct horse battery"
 WRONG = "not the password at all"
@@ -373,3 +376,30 @@ async def test_forgetting_log_in_failures_in_memory_leaves_the_expiry_of_the_oth
     assert await limiter.test(rate, "login", "b")
     assert (await limiter.get_window_stats(rate, "login", "b")).remaining == 5
     assert (await limiter.get_window_stats(rate, "login", "a")).remaining == 4
+
+
+async def test_a_redis_that_hangs_costs_requests_one_timeout_a_second_not_one_each(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Redis that takes connections and answers nothing (stopped with SIGSTOP): requests
+    go on, the budgets in memory, and it is asked again a second later, not on every
+    request; each of its users says so once, naming the host and the cause."""
+    with own_redis() as (url, server):
+        async with galley(database_url, redis_url=url, log_format="json") as client:
+            admin = client(HERE, await api_key(database_url))
+            await shop.product(admin, "TEA")
+            server.send_signal(signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                answers = [(await admin.get("/v1/products/TEA")).status_code for _ in range(20)]
+                took = time.monotonic() - started
+            finally:
+                server.send_signal(signal.SIGCONT)
+    assert answers == [200] * 20
+    assert took < 4, f"20 reads took {took:.1f} s"
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line[:1] == "{"]
+    host = url.removeprefix("redis://").removesuffix("/0")
+    down = {e["event"]: e for e in events if e["event"].endswith("unavailable")}
+    assert down.keys() == {"rate_limit.storage_unavailable", "catalog_cache.redis_unavailable"}
+    assert {e["host"] for e in down.values()} == {host}
+    assert all("Timeout" in e["error"] for e in down.values())
