@@ -90,7 +90,7 @@ class IdempotencyKey(Base):
 class Claim:
     """A request's claim on its key, handed over to ride with one of its statements; the
     answer goes with it when it is known before the claim is sent. `lock` is the key's
-    advisory lock on PostgreSQL (`_digest`), None on SQLite."""
+    advisory lock on PostgreSQL (`_lock`), None on SQLite."""
 
     caller: str
     key: str
@@ -160,8 +160,7 @@ def validate_key(key: str) -> str:
 
 def claim(session: AsyncSession, caller: str, key: str, print_: str) -> Claim:
     """Hand the request's claim on its key over to ride with one of its statements."""
-    lock = _digest(caller, key) if session.get_bind().dialect.name == "postgresql" else None
-    held = Claim(caller, key, print_, utcnow(), lock)
+    held = Claim(caller, key, print_, utcnow(), _lock(session, caller, key))
     write_last(session, held.statement)
     return held
 
@@ -173,12 +172,8 @@ async def settle(
     answer, 409 while another request holds the key, or the error itself; `RunAgain`
     when its claim met a key left without an answer, now taken over."""
     async with database.transaction() as session:
-        lock = _digest(caller, key)
-        held = (
-            func.pg_try_advisory_xact_lock(lock)
-            if session.get_bind().dialect.name == "postgresql"
-            else true()
-        )
+        lock = _lock(session, caller, key)
+        held = true() if lock is None else func.pg_try_advisory_xact_lock(lock)
         table = IdempotencyKey.__table__
         probe = select(held.label("held")).subquery("probe")
         found = (
@@ -214,9 +209,11 @@ def _claim_failed(error: Exception) -> bool:
     return isinstance(error, IntegrityError) and IdempotencyKey.__tablename__ in str(error.orig)
 
 
-def _digest(caller: str, key: str) -> int:
-    """A 64-bit digest of the caller and key: two keys sharing one would only answer 409
-    while the other runs."""
+def _lock(session: AsyncSession, caller: str, key: str) -> int | None:
+    """The key's advisory lock on PostgreSQL, a 64-bit digest of the caller and key (two
+    keys sharing one would only answer 409 while the other runs); None on SQLite."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
     digest = hashlib.sha256(f"{caller}\n{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
