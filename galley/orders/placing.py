@@ -83,48 +83,46 @@ async def place_order(
     _refuse_backorders_not_allowed(request, products, allocations)
 
     now = utcnow()
-    order = Order(
-        number=next(iter(stocked.rows.values())).order_number,
-        id=str(uuid.uuid4()),
-        location_id=plan.location_id,
-        customer_id=customer_id,
-        status=rules.status_after_placing([a.backordered for a in allocations.values()]),
-        customer_ref=request.customer_ref,
-        note=request.note,
-        delivery=None
+    # Written as these rows (`galley.appends`); the entities are only what the answer and
+    # the history are shaped from.
+    order_row = {
+        "number": next(iter(stocked.rows.values())).order_number,
+        "id": str(uuid.uuid4()),
+        "location_id": plan.location_id,
+        "customer_id": customer_id,
+        "status": rules.status_after_placing([a.backordered for a in allocations.values()]),
+        "customer_ref": request.customer_ref,
+        "note": request.note,
+        "delivery": None
         if request.delivery is None
         else keys.seal(request.delivery.model_dump_json(), DELIVERY),
-        total_amount=sum(
+        "total_amount": sum(
             rules.line_total(products[line.sku].price, line.quantity) for line in request.lines
         ),
-        currency=currency,
-        created_at=now,
-        updated_at=now,
-    )
-    lines = [
-        OrderLine(
-            order_number=order.number,
-            position=position,
-            product_id=products[line.sku].id,
-            sku=line.sku,
-            quantity=line.quantity,
-            allocated=allocations[products[line.sku].id].allocated,
-            backordered=allocations[products[line.sku].id].backordered,
-            unit_price=products[line.sku].price,
-        )
+        "currency": currency,
+        "created_at": now,
+        "updated_at": now,
+    }
+    line_rows = [
+        {
+            "order_number": order_row["number"],
+            "position": position,
+            "product_id": products[line.sku].id,
+            "sku": line.sku,
+            "quantity": line.quantity,
+            "allocated": allocations[products[line.sku].id].allocated,
+            "backordered": allocations[products[line.sku].id].backordered,
+            "unit_price": products[line.sku].price,
+        }
         for position, line in enumerate(request.lines)
     ]
-    appends.append(session, _ORDERS, [_row(_ORDERS, order)])
-    appends.append(session, _LINES, [_row(_LINES, line) for line in lines])
+    order, lines = Order(**order_row), [OrderLine(**row) for row in line_rows]
+    appends.append(session, _ORDERS, [order_row])
+    appends.append(session, _LINES, line_rows)
     history.record(session, _placement_events(order, lines, actor))
     placed = order_view(order, request.location, lines, keys)
     by_id = {product.id: product for product in products.values()}
     return placed, [OrderPlaced(placed, actor, plan, by_id)]
-
-
-def _row(table: Table, entity: Order | OrderLine) -> dict[str, Any]:
-    """The columns the entity was given, for `galley.appends`."""
-    return {c.key: getattr(entity, c.key) for c in table.c if c.key in vars(entity)}
 
 
 def _refuse_backorders_not_allowed(
