@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     # How often an idle worker looks for new events: the most an event waits when the
     # worker is idle.
     events_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    # How long a busy worker lets events gather after a round that found fewer than a
+    # full batch: each round costs its transactions however few events it finds, so a
+    # steady trickle is taken in fuller rounds, each event waiting at most this much more.
+    events_gather_seconds: float = Field(default=0.05, ge=0, le=5)
     # RabbitMQ, amqp://user:password@host:5672/vhost (or amqps://): the relay publishes
     # events to it and each consumer takes them from a queue of its own there, in any
     # number of workers. Empty hands events to the consumers in-process, still through the

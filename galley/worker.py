@@ -48,7 +48,11 @@ async def run_until_stopped(settings: Settings, stop: asyncio.Event) -> None:
             await run_with_broker(database, consumers(settings), stop, settings)
         else:
             await run(
-                database, consumers(settings), stop, poll_seconds=settings.events_poll_seconds
+                database,
+                consumers(settings),
+                stop,
+                poll_seconds=settings.events_poll_seconds,
+                gather_seconds=settings.events_gather_seconds,
             )
     finally:
         if not stop.is_set():

@@ -22,6 +22,7 @@ from typing import cast
 import structlog
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from galley.db import Database, insert_for, update_row, utcnow
 from galley.events import failures
@@ -54,23 +55,17 @@ class Consumer:
         return not self.types or event_type in self.types
 
 
+# The most events one round publishes, or hands one consumer.
+PUBLISH_BATCH = 500
+CONSUME_BATCH = 100
+
+
 async def publish_pending(
-    database: Database, publish: Publish | None = None, *, batch: int = 500
+    database: Database, publish: Publish | None = None, *, batch: int = PUBLISH_BATCH
 ) -> int:
     """Publish up to `batch` pending events, oldest first; how many were published."""
     async with database.transaction() as session:
-        await session.execute(
-            insert_for(session, EventStream.__table__)
-            .values(name="outbox", position=0)
-            .on_conflict_do_nothing()
-        )
-        stream = (
-            await session.execute(
-                select(EventStream)
-                .where(EventStream.name == "outbox")
-                .with_for_update(skip_locked=True)
-            )
-        ).scalar_one_or_none()
+        stream = await _locked_stream(session)
         if stream is None:
             return 0  # another relay is publishing
         pending = list(
@@ -85,28 +80,38 @@ async def publish_pending(
         )
         if not pending:
             return 0
-        numbers = [event.number for event in pending]
         now = utcnow()
-        await session.execute(
-            _PUBLISH,
-            [
-                {"event": number, "at": stream.position + offset, "now": now}
-                for offset, number in enumerate(numbers, start=1)
-            ],
-        )
+        published = [
+            {"event": event.number, "at": stream.position + offset, "now": now}
+            for offset, event in enumerate(pending, start=1)
+        ]
+        await session.execute(_PUBLISH, published)
+        for event, values in zip(pending, published, strict=True):
+            set_committed_value(event, "position", values["at"])
+            set_committed_value(event, "published_at", now)
         stream = await update_row(session, stream, {"position": stream.position + len(pending)})
-        pending = list(
-            (
-                await session.execute(
-                    select(Event).where(Event.number.in_(numbers)).order_by(Event.number)
-                )
-            ).scalars()
-        )
         await tell_moved(session, stream.position)
         if publish is not None:
             await publish(pending)
     log.debug("events.published", count=len(pending), last=stream.position)
     return len(pending)
+
+
+async def _locked_stream(session: AsyncSession) -> EventStream | None:
+    """The outbox's stream row, locked; made on the first publish. None while another
+    relay holds it (on PostgreSQL the row is skipped, not waited for)."""
+    locked = (
+        select(EventStream).where(EventStream.name == "outbox").with_for_update(skip_locked=True)
+    )
+    stream = (await session.execute(locked)).scalar_one_or_none()
+    if stream is None:
+        await session.execute(
+            insert_for(session, EventStream.__table__)
+            .values(name="outbox", position=0)
+            .on_conflict_do_nothing()
+        )
+        stream = (await session.execute(locked)).scalar_one_or_none()
+    return stream
 
 
 async def handle_once(session: AsyncSession, consumer: Consumer, event: Event) -> bool:
@@ -125,7 +130,9 @@ async def handle_once(session: AsyncSession, consumer: Consumer, event: Event) -
     return True
 
 
-async def consume_pending(database: Database, consumer: Consumer, *, batch: int = 100) -> int:
+async def consume_pending(
+    database: Database, consumer: Consumer, *, batch: int = CONSUME_BATCH
+) -> int:
     """Act on the published events past the consumer's position, in order; how many were
     gone past. An event the consumer fails on is tried again when its wait is over
     (`galley.events.failures`), and the consumer goes no further until then; once its

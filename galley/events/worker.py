@@ -18,7 +18,14 @@ import structlog
 from galley.config import Settings
 from galley.db import Database
 from galley.events import broker
-from galley.events.relay import Consumer, Publish, consume_pending, publish_pending
+from galley.events.relay import (
+    CONSUME_BATCH,
+    PUBLISH_BATCH,
+    Consumer,
+    Publish,
+    consume_pending,
+    publish_pending,
+)
 
 log = structlog.get_logger("galley.events")
 
@@ -29,33 +36,42 @@ async def run(
     stop: asyncio.Event,
     *,
     poll_seconds: float,
+    gather_seconds: float,
     publish: Publish | None = None,
 ) -> None:
-    """Work while there is work; when there is none, look again every `poll_seconds`."""
+    """Work while there is work: at once after a round that found a full batch, after
+    `gather_seconds` after one that found less (a steady trickle is taken in fewer, fuller
+    rounds, each of which costs its transactions however few events it finds); when there
+    is none, look again every `poll_seconds`."""
     log.info("worker.started", consumers=[c.name for c in consumers])
     while not stop.is_set():
-        done = await _step(database, consumers, publish)
-        if not done:
+        done, full = await _step(database, consumers, publish)
+        if not full:
             with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), poll_seconds)
+                await asyncio.wait_for(stop.wait(), gather_seconds if done else poll_seconds)
     log.info("worker.stopped")
 
 
-async def _step(database: Database, consumers: Sequence[Consumer], publish: Publish | None) -> int:
-    """One round; a failing step is logged and tried again next round, from where it was."""
-    done = 0
+async def _step(
+    database: Database, consumers: Sequence[Consumer], publish: Publish | None
+) -> tuple[int, bool]:
+    """One round: how many events it went through, and whether a batch was full (more
+    wait). A failing step is logged and tried again next round, from where it was."""
+    done, full = 0, False
     try:
-        done += await publish_pending(database, publish)
+        published = await publish_pending(database, publish)
+        done, full = published, published >= PUBLISH_BATCH
     except broker.BrokerUnavailable:
         pass  # said once, when the connection was lost; the events wait in the outbox
     except Exception:
         log.exception("events.publish_failed")
     for consumer in consumers:
         try:
-            done += await consume_pending(database, consumer)
+            consumed = await consume_pending(database, consumer)
+            done, full = done + consumed, full or consumed >= CONSUME_BATCH
         except Exception:
             log.exception("events.consumer_failed", consumer=consumer.name)
-    return done
+    return done, full
 
 
 async def run_with_broker(
@@ -74,6 +90,7 @@ async def run_with_broker(
                 [],
                 stop,
                 poll_seconds=settings.events_poll_seconds,
+                gather_seconds=settings.events_gather_seconds,
                 publish=connected.publish,
             )
     finally:

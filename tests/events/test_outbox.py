@@ -368,7 +368,13 @@ async def test_the_worker_publishes_and_consumes_until_stopped(
     recorder = Recorder()
     stop = asyncio.Event()
     worker = asyncio.create_task(
-        run(database, [Consumer("recorder", frozenset(), recorder.handle)], stop, poll_seconds=0.05)
+        run(
+            database,
+            [Consumer("recorder", frozenset(), recorder.handle)],
+            stop,
+            poll_seconds=0.05,
+            gather_seconds=0.05,
+        )
     )
     await shop.location(client)
     await shop.product(client, "A")
