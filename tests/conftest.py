@@ -73,10 +73,18 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
+def _migrated_postgres() -> Iterator[str]:
+    """One PostgreSQL database per test process, migrated once."""
     with fresh_postgres_database() as url:
         blocking(lambda: migrate.upgrade(load_settings(database_url=url)))
         yield url
+
+
+@pytest.fixture
+def postgres_database(_migrated_postgres: str) -> str:
+    """The process's PostgreSQL database, emptied: no test sees what an earlier one wrote."""
+    blocking(lambda: empty_postgres(_migrated_postgres))
+    return _migrated_postgres
 
 
 @pytest.fixture(params=BACKENDS)
@@ -89,9 +97,7 @@ def database_url(
         shutil.copy(sqlite_template, path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    url: str = request.getfixturevalue("postgres_database")
-    blocking(lambda: empty_postgres(url))
-    yield url
+    yield request.getfixturevalue("postgres_database")
 
 
 # Every row of every table deleted and every sequence started again, as a TRUNCATE …

@@ -37,8 +37,6 @@ from galley.events.relay import consume_pending, publish_pending
 from galley.worker import consumers
 from tests import shop
 from tests.auth import api_key
-from tests.conftest import empty_postgres
-from tests.services import blocking
 
 pytestmark = pytest.mark.postgres
 
@@ -136,7 +134,6 @@ async def _primary_keys(url: str) -> dict[int, tuple[str, list[int]]]:
 
 @pytest.fixture
 async def counted(postgres_database: str) -> AsyncIterator[Counted]:
-    blocking(lambda: empty_postgres(postgres_database))
     address = make_url(postgres_database)
     proxy = Proxy((address.host or "127.0.0.1", address.port or 5432), rows=True)
     through = address.set(port=proxy.start()).render_as_string(hide_password=False)

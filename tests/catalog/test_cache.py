@@ -24,9 +24,8 @@ from galley.db import Database
 from galley.http.etags import Tagged
 from tests import shop
 from tests.auth import api_key, bearer
-from tests.conftest import empty_postgres
 from tests.live import TLS, running_server
-from tests.services import REDIS_URL, blocking, own_redis, redis_key_prefix
+from tests.services import REDIS_URL, own_redis, redis_key_prefix
 
 
 @asynccontextmanager
@@ -248,7 +247,6 @@ async def test_a_change_forgets_kept_reads_once_its_transaction_commits_and_not_
 async def test_a_change_through_one_process_is_read_through_another_within_the_bound(
     postgres_database: str, shared: str
 ) -> None:
-    blocking(lambda: empty_postgres(postgres_database))
     admin = bearer(await api_key(postgres_database))
     with redis_key_prefix() as prefix:
         env = {"GALLEY_REDIS_URL": REDIS_URL if shared == "in Redis" else ""}
