@@ -33,6 +33,7 @@ Bound = tuple[UpdateBase, Mapping[str, Any]]
 Statement = UpdateBase | Bound | Callable[[], UpdateBase | Bound | None]
 # At most this many values in one statement's VALUES lists (SQLite's limit is 32 766).
 _MOST_VALUES = 30_000
+_KEY = "galley_appends"
 
 
 @dataclass
@@ -44,7 +45,7 @@ class _Handed:
 
 
 def _handed(session: AsyncSession | Session) -> _Handed:
-    handed: _Handed = session.info.setdefault("galley_appends", _Handed())
+    handed: _Handed = session.info.setdefault(_KEY, _Handed())
     return handed
 
 
@@ -73,6 +74,27 @@ async def write(session: AsyncSession) -> None:
     if parts:
         *first, (last, given) = parts
         await _send(session, last, first, arrays, given)
+
+
+def handed_over(session: AsyncSession) -> object:
+    """What the session would write when its transaction commits, taken from it: for
+    another session's transaction to write (`write_for`)."""
+    return session.info.pop(_KEY, None)
+
+
+async def write_for(session: AsyncSession, handed: object) -> None:
+    """Send, now and in the session's transaction, what another session handed over; what
+    this session was handed itself stays for later."""
+    if handed is None:
+        return
+    own = session.info.pop(_KEY, None)
+    session.info[_KEY] = handed
+    try:
+        await write(session)
+    finally:
+        session.info.pop(_KEY, None)
+        if own is not None:
+            session.info[_KEY] = own
 
 
 async def write_with(
@@ -109,7 +131,7 @@ def _parts(session: AsyncSession) -> tuple[list[Bound], dict[str, Any]]:
     """What was handed over, as statements with their parameters, and the arrays they are
     sent with: on PostgreSQL a table's rows are one INSERT from `galley.unnested`, built
     once for its columns; on SQLite, VALUES lists of at most `_MOST_VALUES` values."""
-    handed: _Handed | None = session.info.pop("galley_appends", None)
+    handed: _Handed | None = session.info.pop(_KEY, None)
     if handed is None:
         return [], {}
     parts: list[Bound] = []
@@ -149,7 +171,7 @@ def _on_postgresql(session: AsyncSession) -> bool:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_what_a_savepoint_handed(session: Session, rolled_back: SessionTransaction) -> None:
-    handed: _Handed | None = session.info.get("galley_appends")
+    handed: _Handed | None = session.info.get(_KEY)
     if handed is None or not rolled_back.nested:
         return
 

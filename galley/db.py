@@ -51,8 +51,9 @@ from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, UOWTransac
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from galley import appends, outages
+from galley import appends, convoys, outages
 from galley.config import Settings
+from galley.reruns import Rerun as Rerun
 from galley.unnested import unnested
 
 # Integer keys that autoincrement on both engines (SQLite only does so for INTEGER PRIMARY KEY).
@@ -224,11 +225,6 @@ _ATTEMPTS = 3
 log = structlog.get_logger("galley.db")
 
 
-class Rerun(Exception):
-    """Raised by work that acted on rows read without a lock and found, under the lock,
-    that they had moved: `Database.run` runs it again from the start, `locking_first`."""
-
-
 # Whether the work at hand must lock what it reads before acting on it: outside
 # `Database.run`, which alone can run it again, and in the run after a `Rerun`.
 _LOCKING_FIRST: ContextVar[bool] = ContextVar("galley_locking_first", default=True)
@@ -334,19 +330,31 @@ class Database:
             session.info["read_only"] = read_only
             try:
                 yield session
+                if convoys.following(session):
+                    # Its writes go with its leader's commit (`galley.convoys`).
+                    await convoys.hand_in(session)
+                    return
+                await convoys.gather(session)
                 await appends.write(session)
             except BaseException as exc:
-                if getattr(exc, "keeps_writes", False):
+                if getattr(exc, "keeps_writes", False) and not convoys.carries_others(session):
                     await appends.write(session)
                     await session.commit()
                 else:
                     await session.rollback()
+                convoys.release(session, exc)
                 if answered == [0] and outages.found_closed(exc):
                     raise outages.ConnectionFoundClosed(
                         exc.statement, None, exc.orig or exc, connection_invalidated=True
                     ) from exc
                 raise
-            await session.commit()
+            convoys.committing(session)
+            try:
+                await session.commit()
+            except BaseException as exc:
+                convoys.release(session, exc)
+                raise
+            convoys.release(session, None)
 
     async def run(
         self, work: Callable[[AsyncSession], Awaitable[_T]], *, read_only: bool = False

@@ -134,8 +134,8 @@ def test_every_module_imports_on_its_own() -> None:
 
 def test_settings_reach_services_as_arguments_not_through_the_session() -> None:
     """`session.info` holds only what one transaction keeps for itself: what was handed to
-    `galley.appends`, the stock figures and the purchase orders it holds locked, whether
-    it only reads."""
+    `galley.appends`, the stock figures and the purchase orders it holds locked, its seat
+    in a convoy (`galley.convoys`), whether it only reads."""
     keepers = set()
     for path in GALLEY.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -146,4 +146,4 @@ def test_settings_reach_services_as_arguments_not_through_the_session() -> None:
                 and "session" in node.value.id
             ):
                 keepers.add(".".join(path.relative_to(GALLEY).with_suffix("").parts))
-    assert keepers == {"appends", "db", "inventory.levels", "purchasing.views"}
+    assert keepers == {"appends", "convoys", "db", "inventory.levels", "purchasing.views"}

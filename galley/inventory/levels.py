@@ -12,7 +12,9 @@ under the lock gives the same allocation. Where it does not, the transaction run
 from the start, locking first (`galley.db.Rerun`). The new order's rows are seen by no
 other transaction, so taking the stock last makes no circle either, and the row is held
 for the last statements of the transaction only, not from its first
-(docs/performance.md has the figures of both).
+(docs/performance.md has the figures of both). On PostgreSQL, orders of the same
+products at the same location taking at once in one process take together, in one such
+UPDATE (`galley.convoys`).
 A product's first row at a location is made on first use, then locked like the rest.
 """
 
@@ -43,7 +45,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert, Update
 from sqlalchemy.types import TypeEngine
 
-from galley import appends
+from galley import appends, convoys
 from galley.catalog.service import PRODUCTS
 from galley.changes import Announced, Change
 from galley.db import Rerun, insert_for, locking_first, rows_of, utcnow
@@ -389,30 +391,95 @@ async def take(session: AsyncSession, plan: Plan) -> tuple[dict[int, Level], lis
     ]
     given = {"taken_at": plan.location_id, "taken_now": utcnow()}
     if session.get_bind().dialect.name == "postgresql":
-        statement, given = _take_on_postgresql(), given | arrays("planned", rows, list(_PLANNED))
+        figures = await _taken_in_convoy(session, plan, rows, given)
     else:
         statement = _take_statement(rows_of(session, "planned", rows, **_PLANNED))
-    # The order's history and outbox rows ride along (`galley.appends.write_with`): the row
-    # is held for this statement, the idempotency answer and the commit, not for theirs.
-    taken = await appends.write_with(session, statement, given)
-    after = {
-        row.product_id: replace(
-            plan.seen[row.product_id],
-            on_hand=row.on_hand,
-            reserved=row.reserved,
-            backordered=row.backordered,
-            incoming=row.incoming,
-        )
-        for row in taken
-    }
-    if len(after) < len(changes):
+        figures = await _taken(session, plan, statement, given)
+    if figures is None:
         raise Rerun("stock moved between the plan and its reservation")
-    _held(session).update(((plan.location_id, p), level) for p, level in after.items())
+    after = {p: _after(plan, p, f) for p, f in figures.items()}
     before = {
         c.product_id: after[c.product_id].after(LevelChange(c.product_id, reserved=-c.reserved))
         for c in changes
     }
     return after, _fallen_low(before, changes)
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """A stock row's figures as a take left them."""
+
+    on_hand: int
+    reserved: int
+    backordered: int
+    incoming: int
+
+
+async def _taken(
+    session: AsyncSession, plan: Plan, statement: Update, given: dict[str, Any]
+) -> dict[int, _Taken] | None:
+    """The figures a take statement left, by product, or None where it did not hold for
+    every product; the transaction holds the rows as they are now.
+
+    The order's history and outbox rows ride along (`galley.appends.write_with`): the row
+    is held for this statement, the idempotency answer and the commit, not for theirs."""
+    taken = await appends.write_with(session, statement, given)
+    final = {
+        row.product_id: _Taken(row.on_hand, row.reserved, row.backordered, row.incoming)
+        for row in taken
+    }
+    if len(final) < len(plan.requested):
+        return None
+    _held(session).update(((plan.location_id, p), _after(plan, p, f)) for p, f in final.items())
+    return final
+
+
+def _after(plan: Plan, product_id: int, taken: _Taken) -> Level:
+    return replace(
+        plan.seen[product_id],
+        on_hand=taken.on_hand,
+        reserved=taken.reserved,
+        backordered=taken.backordered,
+        incoming=taken.incoming,
+    )
+
+
+async def _taken_in_convoy(
+    session: AsyncSession, plan: Plan, rows: list[dict[str, int]], given: dict[str, Any]
+) -> dict[int, _Taken] | None:
+    """The figures `take` leaves, by product, or None where it does not hold. Orders of
+    the same products at the same location, taking at once in this process, take together
+    (`galley.convoys`): the leader's one UPDATE reserves for all, and each order's figures
+    are those after its own reservation, in the order they boarded (the leader's first)."""
+    key = (plan.location_id, *(row["product"] for row in rows))
+    seat = await convoys.board(session, key, rows)
+    if seat.following:
+        shared: dict[int, _Taken] | None = await seat.given()
+        return shared
+    everyone: list[list[dict[str, int]]] = [rows, *seat.others_asked]
+    joint = [
+        {
+            "product": row["product"],
+            "requested": sum(asked[at]["requested"] for asked in everyone),
+            "reserved": sum(asked[at]["reserved"] for asked in everyone),
+        }
+        for at, row in enumerate(rows)
+    ]
+    final = await _taken(
+        session, plan, _take_on_postgresql(), given | arrays("planned", joint, list(_PLANNED))
+    )
+    if final is None:
+        seat.hand_out(None)
+        return None
+    shares: list[dict[int, _Taken]] = []
+    later = {row["product"]: 0 for row in rows}
+    for asked in reversed(everyone):
+        shares.append({p: replace(f, reserved=f.reserved - later[p]) for p, f in final.items()})
+        for row in asked:
+            later[row["product"]] += row["reserved"]
+    shares.reverse()
+    seat.hand_out(shares[1:])
+    return shares[0]
 
 
 def ledger_entries(
