@@ -8,12 +8,13 @@ transaction, with publisher confirms: if the process dies before the commit, the
 stay pending and are sent again — delivered twice, never lost; consumers' inboxes make
 the second delivery change nothing.
 
-Without a broker, consumers read the stream themselves from their own position, each
-event in one transaction with the effect it causes and the position it moves to.
+Without a broker, consumers read the stream themselves from their own position, a batch
+of events in one transaction with the effects they cause and the position they move to.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -116,28 +117,32 @@ async def _locked_stream(session: AsyncSession) -> EventStream | None:
 
 async def handle_once(session: AsyncSession, consumer: Consumer, event: Event) -> bool:
     """Act on `event` unless this consumer already has: the inbox. False for a repeat."""
-    first = (
-        await session.execute(
-            insert_for(session, ConsumedEvent.__table__)
-            .values(consumer=consumer.name, event_id=event.id, consumed_at=utcnow())
-            .on_conflict_do_nothing()
-            .returning(ConsumedEvent.event_id)
-        )
-    ).scalar()
-    if first is None:
+    if not await _first_time(session, consumer.name, [event]):
         return False
     await consumer.handle(session, event)
     return True
+
+
+async def _first_time(session: AsyncSession, consumer: str, events: Sequence[Event]) -> set[str]:
+    """Enter `events` in the consumer's inbox; the ids of those it had not seen."""
+    now = utcnow()
+    entered = await session.execute(
+        insert_for(session, ConsumedEvent.__table__)
+        .on_conflict_do_nothing()
+        .returning(ConsumedEvent.event_id),
+        [{"consumer": consumer, "event_id": event.id, "consumed_at": now} for event in events],
+    )
+    return set(entered.scalars())
 
 
 async def consume_pending(
     database: Database, consumer: Consumer, *, batch: int = CONSUME_BATCH
 ) -> int:
     """Act on the published events past the consumer's position, in order; how many were
-    gone past. An event the consumer fails on is tried again when its wait is over
-    (`galley.events.failures`), and the consumer goes no further until then; once its
-    attempts are spent it is set aside and the consumer goes on. A run of events the
-    consumer does not want is gone past in one transaction, not one each."""
+    gone past. The events go through in one transaction, with the position they move to,
+    but for one the consumer failed on before: that one is tried again alone, when its wait
+    is over (`galley.events.failures`), and the consumer goes no further until then. Once
+    its attempts are spent it is set aside and the consumer goes on."""
     async with database.transaction(read_only=True) as session:
         start = await _position(session, consumer.name)
         events = list(
@@ -152,38 +157,76 @@ async def consume_pending(
         )
         retries = await failures.waiting(session, consumer.name) if events else {}
     done = 0
-    unwanted: Event | None = None  # the last of a run of events this consumer does not want
-    for event in events:
-        due = retries.get(event.id)
-        if due is None and not consumer.wants(event.type):
-            unwanted = event
-            done += 1
-            continue
-        if unwanted is not None:
-            await database.run(partial(_claim, consumer=consumer.name, event=unwanted))
-            unwanted = None
-        if due is not None and due > utcnow():
+    while events:
+        due = retries.get(events[0].id)
+        if due is None:
+            run = list(itertools.takewhile(lambda event: event.id not in retries, events))
+            gone, go_on = await _go_past(database, consumer, run)
+        elif due > utcnow():
             break
-        try:
-            await database.run(partial(_act, consumer=consumer, event=event, retry=due is not None))
-        except Exception as exc:
-            async with database.transaction() as session:
-                if not await failures.record_failure(
-                    session, consumer.name, event, exc, database.settings
-                ):
-                    break
-                await _claim(session, consumer.name, event)  # set aside: go on past it
-        done += 1
-    if unwanted is not None:
-        await database.run(partial(_claim, consumer=consumer.name, event=unwanted))
+        else:
+            run = events[:1]
+            gone, go_on = await _go_past(database, consumer, run, retry=True)
+        done += gone
+        if not go_on:
+            break
+        events = events[len(run) :]
     return done
 
 
-async def _act(session: AsyncSession, *, consumer: Consumer, event: Event, retry: bool) -> None:
-    if await _claim(session, consumer.name, event) and consumer.wants(event.type):
-        await handle_once(session, consumer, event)
+async def _go_past(
+    database: Database, consumer: Consumer, events: list[Event], *, retry: bool = False
+) -> tuple[int, bool]:
+    """Act on `events` in one transaction. If the consumer fails on one, those before it
+    are acted on in a transaction of their own, the failure is counted, and the consumer
+    stops there, unless the event is now set aside; how many were gone past, and whether
+    to go on."""
+    reached = _Reached()
+    try:
+        await database.run(
+            partial(_act, consumer=consumer, events=events, retry=retry, reached=reached)
+        )
+    except Exception as exc:
+        before, failed, after = events[: reached.at], events[reached.at], events[reached.at + 1 :]
+        done, go_on = await _go_past(database, consumer, before) if before else (0, True)
+        if not go_on:
+            return done, False
+        async with database.transaction() as session:
+            if not await failures.record_failure(
+                session, consumer.name, failed, exc, database.settings
+            ):
+                return done, False
+            await _claim(session, consumer.name, failed)  # set aside: go on past it
+        rest, go_on = await _go_past(database, consumer, after) if after else (0, True)
+        return done + 1 + rest, go_on
+    return len(events), True
+
+
+@dataclass
+class _Reached:
+    """The index of the event `_act` was on: the one it failed on, if it fails."""
+
+    at: int = 0
+
+
+async def _act(
+    session: AsyncSession,
+    *,
+    consumer: Consumer,
+    events: list[Event],
+    retry: bool,
+    reached: _Reached,
+) -> None:
+    reached.at = 0
+    if not await _claim(session, consumer.name, events[-1]):
+        return  # another worker of this consumer got past them
+    wanted = [event for event in events if consumer.wants(event.type)]
+    first = await _first_time(session, consumer.name, wanted) if wanted else set()
+    for reached.at, event in enumerate(events):
+        if event.id in first:
+            await consumer.handle(session, event)
     if retry:
-        await failures.forget(session, consumer.name, event.id)
+        await failures.forget(session, consumer.name, events[0].id)
 
 
 async def _act_again(session: AsyncSession, *, consumer: Consumer, event: Event) -> None:

@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -355,27 +356,43 @@ async def test_two_processes_sharing_redis_count_failed_log_ins_together(
                 _assert_rate_limited(await _log_in(two, "eve@example.com"), at_most=15 * 60)
 
 
-async def test_forgetting_log_in_failures_in_memory_leaves_the_expiry_of_the_others_running() -> (
-    None
-):
-    """The in-process store's expiry task waits on each key in turn: a key cleared meanwhile
-    (a log-in that succeeded) must not end it with a KeyError."""
+async def test_the_in_process_store_sweeps_expired_hits_once_a_second_without_a_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """limits' own sweeps every key after each hit, a thread hop per key; Galley's sweeps
+    at most once a second, in the event loop, and a window still counts only its hits."""
+
+    def no_thread(*_: Any) -> None:
+        raise AssertionError("the sweep went to a thread")
+
+    monkeypatch.setattr(asyncio, "to_thread", no_thread)
     storage = LocalStorage()
+    sweeps = 0
+    sweep = storage._sweep
+
+    def counted(now: float) -> None:
+        nonlocal sweeps
+        sweeps += 1
+        sweep(now)
+
+    monkeypatch.setattr(storage, "_sweep", counted)
     limiter = MovingWindowRateLimiter(storage)
-    rate = parse("5/minute")
+    rate = parse("5/second")
     for who in ("a", "b", "c"):
         await limiter.hit(rate, "login", who)
-    await asyncio.sleep(0)  # the expiry task is now waiting on the first key
-    expiring = storage.timer
-    assert expiring is not None
-    assert not expiring.done()
-
     await limiter.clear(rate, "login", "b")
-    await expiring
-
-    assert await limiter.test(rate, "login", "b")
     assert (await limiter.get_window_stats(rate, "login", "b")).remaining == 5
     assert (await limiter.get_window_stats(rate, "login", "a")).remaining == 4
+    assert sweeps == 0
+
+    await asyncio.sleep(LocalStorage.SWEEP_SECONDS + 0.05)  # a and c have expired
+    for _ in range(3):
+        await limiter.hit(rate, "login", "d")
+    assert sweeps == 1
+    assert [key for key in storage.events if "/a/" in key or "/c/" in key] == []
+    assert len(storage.events) == 1
+    assert (await limiter.get_window_stats(rate, "login", "d")).remaining == 2
+    assert (await limiter.get_window_stats(rate, "login", "a")).remaining == 5
 
 
 async def test_a_redis_that_hangs_costs_requests_one_timeout_a_second_not_one_each(
