@@ -11,7 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import galley.models  # noqa: F401 - every table, so foreign keys between areas resolve
-from galley import operations
+from galley import memory, operations
 from galley.audit.api import router as audit_events
 from galley.catalog.api import router as products
 from galley.catalog.cache import CatalogCache
@@ -58,6 +58,14 @@ async def _settle_aftermath(request: Request, refused: GalleyError) -> None:
         method=request.method,
         path=request.url.path,
     )
+
+
+def served_app() -> FastAPI:
+    """The app as `galley serve` builds it in each server process (`create_app`), with what
+    it allocated at start-up kept out of the garbage collector's way (`galley.memory`)."""
+    app = create_app()
+    memory.settle()
+    return app
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -19,6 +19,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
+from galley import memory
 from galley import migrate as migrations
 from galley.audit import service as audit
 from galley.config import Settings, SettingsError, load_settings, require_keys, unknown_settings
@@ -120,7 +121,7 @@ def serve(
         # The app is built by each server process from the environment.
         os.environ["GALLEY_WITH_WORKER"] = "true"
     uvicorn.run(
-        "galley.app:create_app",
+        "galley.app:served_app",
         factory=True,
         host=host,
         port=port,
@@ -165,6 +166,7 @@ def worker() -> None:
 async def _work(settings: Settings) -> None:
     from galley.worker import run_until_stopped
 
+    memory.settle()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
