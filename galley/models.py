@@ -8,6 +8,7 @@ from galley.http.idempotency import IdempotencyKey
 from galley.identity.models import ApiKey, RefreshToken, User
 from galley.inventory.models import Location, StockLedgerEntry, StockLevel
 from galley.orders.models import Order, OrderEvent, OrderLine
+from galley.payments.models import GatewayNotice, Payment, Refund
 from galley.purchasing.models import (
     PurchaseOrder,
     PurchaseOrderEvent,
@@ -24,15 +25,18 @@ __all__ = [
     "ConsumerPosition",
     "Event",
     "EventStream",
+    "GatewayNotice",
     "IdempotencyKey",
     "Location",
     "Order",
     "OrderEvent",
     "OrderLine",
+    "Payment",
     "Product",
     "PurchaseOrder",
     "PurchaseOrderEvent",
     "PurchaseOrderLine",
+    "Refund",
     "RefreshToken",
     "StockLedgerEntry",
     "StockLevel",
