@@ -73,9 +73,17 @@ class Receiver:
 @contextmanager
 def serving(receiver: Receiver, tls: tuple[Path, Path] | None = None) -> Iterator[Receiver]:
     """Serve `receiver` on 127.0.0.1, over TLS with `tls` (a certificate and its key)."""
+    with serve_asgi(receiver, tls) as base:
+        receiver.url = f"{base}/hooks"
+        yield receiver
+
+
+@contextmanager
+def serve_asgi(app: Any, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """Serve the ASGI `app` on a free port of 127.0.0.1 in a thread; its base URL."""
     port = free_port()
     config = uvicorn.Config(
-        receiver,
+        app,
         host="127.0.0.1",
         port=port,
         lifespan="off",
@@ -88,12 +96,11 @@ def serving(receiver: Receiver, tls: tuple[Path, Path] | None = None) -> Iterato
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
-        assert thread.is_alive(), "the receiver stopped"
-        assert time.monotonic() < deadline, "the receiver did not start"
+        assert thread.is_alive(), "the server stopped"
+        assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.01)
-    receiver.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/hooks"
     try:
-        yield receiver
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(10)
