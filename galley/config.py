@@ -19,6 +19,7 @@ from typing import Literal, NamedTuple
 from dotenv import dotenv_values
 from pydantic import (
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -201,6 +202,16 @@ class Settings(BaseSettings):
     # buying up scarce stock would.
     rate_limit_orders: Rate = parse_rate("10/minute")
 
+    # Which gateway takes payments: the sandbox (in process, its outcomes chosen by test
+    # tokens, galley.payments.sandbox) or Stripe (its keys below).
+    payments_gateway: Literal["sandbox", "stripe"] = "sandbox"
+    # Stripe's secret API key (sk_live_… or sk_test_… in test mode), and the signing
+    # secret of the webhook endpoint made for Galley in Stripe's dashboard (whsec_…).
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    # Where Stripe's API is: only tests point it elsewhere (a local stand-in).
+    stripe_api_base: str | None = None
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -211,6 +222,17 @@ class Settings(BaseSettings):
     def _iso_currency(cls, value: str) -> str:
         minor_units(value)
         return value
+
+    @model_validator(mode="after")
+    def _stripe_keys(self) -> Settings:
+        if self.payments_gateway == "stripe" and not (
+            self.stripe_api_key and self.stripe_webhook_secret
+        ):
+            raise ValueError(
+                "GALLEY_PAYMENTS_GATEWAY=stripe needs GALLEY_STRIPE_API_KEY and "
+                "GALLEY_STRIPE_WEBHOOK_SECRET"
+            )
+        return self
 
     @model_validator(mode="after")
     def _smtp_sender(self) -> Settings:

@@ -58,6 +58,12 @@ class DataKeys:
             for kid, secret in keys
         }
         self.current = keys[0][0]
+        self._current_secret = keys[0][1]
+
+    def derived(self, purpose: str) -> bytes:
+        """A key of its own for `purpose`, from the current data key (HKDF): a secret that
+        needs no setting of its own, and changes when the data key is rotated."""
+        return _derive(self._current_secret, f"galley {purpose}".encode())
 
     def seal(self, value: str, column: str) -> str:
         key = self._keys[self.current]
