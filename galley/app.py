@@ -36,6 +36,8 @@ from galley.logs import configure_logging
 from galley.orders.api import fulfilment
 from galley.orders.api import router as orders
 from galley.orders.fulfilment import FulfilmentFeed
+from galley.payments.api import router as payments
+from galley.payments.gateways import gateway_for
 from galley.purchasing.api import plan_router, po_router, supplier_router
 from galley.purchasing.batching import send_batches_forever
 from galley.reactions import settle_aftermath
@@ -121,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.fulfilment = feed
     app.state.caller_key = caller_key
     app.state.callers = Callers(settings.principal_cache_seconds)
+    app.state.gateway = gateway_for(settings)
 
     problems.install(app, _settle_aftermath)
     # Each router's routes as they are, built once when their module was imported: FastAPI
@@ -135,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         products,
         stock,
         orders,
+        payments,
         fulfilment,
         supplier_router,
         po_router,

@@ -318,6 +318,8 @@ async def test_no_request_of_a_day_of_trade_reads_a_row_twice(counted: Counted) 
         return {"location": "KITCHEN", "lines": [{"sku": s, "quantity": q} for s, q in lines]}
 
     served = (await send("POST", "/v1/orders", json=order(("TEA", 1))))[0].json()["id"]
+    pay = {"Idempotency-Key": "pay-served"}
+    await send("POST", f"/v1/orders/{served}/payments", json={}, headers=pay)
     for step in ("start", "ready", "complete"):
         await send("POST", f"/v1/orders/{served}/{step}")
     waiting = [
@@ -389,6 +391,7 @@ async def test_no_request_of_a_day_of_trade_reads_a_row_twice(counted: Counted) 
         "/v1/orders",
         f"/v1/orders/{waiting[1]}",
         f"/v1/orders/{waiting[1]}/events",
+        f"/v1/orders/{served}/payments",
         "/v1/stock",
         "/v1/stock/ledger",
         entry,

@@ -29,6 +29,15 @@ class Guard:
     uses comes from `app.state.caller_key`, a function of the request's credentials."""
 
 
+class OwnReplays:
+    """A POST route that answers a repeated `Idempotency-Key` from records of its own
+    rather than from `galley.http.idempotency`: one whose answer is only known after its
+    transaction (a payment, which the gateway completes). It validates the key itself."""
+
+    async def __call__(self) -> None:
+        return None
+
+
 async def _document_idempotency_key(
     idempotency_key: Annotated[
         str | None,
@@ -56,6 +65,9 @@ class GalleyRoute(APIRoute):
         # the database, which may not answer (galley.outages).
         kwargs["responses"] = {**problem_responses(429, 503), **(kwargs.get("responses") or {})}
         super().__init__(path, endpoint, **kwargs)
+        self.own_replays = any(
+            isinstance(d.dependency, OwnReplays) for d in kwargs.get("dependencies") or ()
+        )
         if get_flat_params(self.dependant) or self.body_field is not None:
             # Where FastAPI would document its own 422 body, which galley.http.problems
             # answers as a validation problem instead.
@@ -74,7 +86,8 @@ class GalleyRoute(APIRoute):
             await throttle.spend_request(caller, client_address(request))
             await _require_media_type(request, accepted)
             database: Database = request.app.state.database
-            key = request.headers.get("idempotency-key") if request.method == "POST" else None
+            replays = request.method == "POST" and not self.own_replays
+            key = request.headers.get("idempotency-key") if replays else None
             claim = None
             if key is not None:
                 print_ = idempotency.fingerprint(
@@ -94,19 +107,20 @@ async def _run(
 ) -> Response:
     """Run the route in one transaction, committed before the answer leaves, then what
     was handed to `after_the_transaction`."""
-    afterwards: list[Callable[[], Awaitable[None]]] = []
+    afterwards: list[Callable[[], Awaitable[Response | None]]] = []
     request.state.afterwards = afterwards
     response = await _answer(database, request, handle, claim)
     for job in afterwards:
-        await job()
+        response = await job() or response
     return response
 
 
-def after_the_transaction(request: Request, job: Callable[[], Awaitable[None]]) -> None:
+def after_the_transaction(request: Request, job: Callable[[], Awaitable[Response | None]]) -> None:
     """Run `job` once the request's transaction is over and its connection back in the
     pool, before the answer leaves: for a write that a transaction opened to read must
     not make, without waiting for a second connection while holding one (requests that
-    did would hold each other up until the pool's timeout)."""
+    did would hold each other up until the pool's timeout). A job that returns a
+    response answers instead of the route: what it found after the transaction."""
     request.state.afterwards.append(job)
 
 

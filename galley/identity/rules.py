@@ -11,7 +11,7 @@ Role = Literal["customer", "staff", "manager", "admin"]
 ROLES: tuple[Role, ...] = ("customer", "staff", "manager", "admin")
 
 _CUSTOMER = frozenset(
-    {"account:read", "catalog:read", "orders:read", "orders:place", "orders:cancel"}
+    {"account:read", "catalog:read", "orders:read", "orders:place", "orders:cancel", "orders:pay"}
 )
 _STAFF = _CUSTOMER | {"locations:read", "stock:read", "orders:prepare"}
 _MANAGER = _STAFF | {
@@ -51,6 +51,7 @@ Scope = Literal[
     "locations:read",
     "locations:write",
     "orders:cancel",
+    "orders:pay",
     "orders:place",
     "orders:prepare",
     "orders:read",

@@ -11,6 +11,8 @@ from galley.orders.backorders import fill_backorders as fill_backorders
 from galley.orders.lifecycle import transition as transition
 from galley.orders.placing import place_order as place_order
 from galley.orders.views import PERSONAL
+from galley.orders.views import Payable as Payable
+from galley.orders.views import payable as payable
 
 
 async def announce_placed(

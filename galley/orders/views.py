@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -78,6 +79,34 @@ async def load_order(
         raise OrderNotFound(order_id)
     order, code, _ = found[0]
     return order, code, [line for _, _, line in found if line is not None]
+
+
+@dataclass(frozen=True)
+class Payable:
+    """An order as taking its payment needs it."""
+
+    number: int
+    id: str
+    status: str
+    total: int
+    currency: str
+
+
+async def payable(
+    session: AsyncSession, order_id: str, *, lock: bool, customer_id: int | None = None
+) -> Payable:
+    """The order; with `lock`, its row locked, so that two payments of it never race.
+    With `customer_id`, only that customer's (anyone else's answers 404)."""
+    stmt = _of_customer(
+        select(Order.number, Order.id, Order.status, Order.total_amount, Order.currency).where(
+            Order.id == order_id
+        ),
+        customer_id,
+    )
+    found = (await session.execute(stmt.with_for_update() if lock else stmt)).first()
+    if found is None:
+        raise OrderNotFound(order_id)
+    return Payable(*found)
 
 
 async def stock_of(

@@ -28,6 +28,7 @@ class Payment(Base):
         CheckConstraint("capture IN ('automatic', 'on_ready')", name="known_capture"),
         Index("ix_payments_order_number", "order_number"),
         Index("uq_payments_gateway_ref", "gateway", "gateway_ref", unique=True),
+        Index("uq_payments_request", "requested_by", "request_key", unique=True),
         Index(
             "uq_payments_one_pending_per_order",
             "order_number",
@@ -55,6 +56,11 @@ class Payment(Base):
     tendered: Mapped[int | None] = mapped_column(BigInteger)
     change: Mapped[int | None] = mapped_column(BigInteger)
     failure: Mapped[str | None] = mapped_column(String(500))
+    # Who asked for it, with which Idempotency-Key and body (its fingerprint): asking
+    # again with the key answers this payment as it stands.
+    requested_by: Mapped[str] = mapped_column(String(100))
+    request_key: Mapped[str | None] = mapped_column(String(255))
+    request_print: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 

@@ -38,6 +38,9 @@ def upgrade() -> None:
         sa.Column("tendered", sa.BigInteger(), nullable=True),
         sa.Column("change", sa.BigInteger(), nullable=True),
         sa.Column("failure", sa.String(length=500), nullable=True),
+        sa.Column("requested_by", sa.String(length=100), nullable=False),
+        sa.Column("request_key", sa.String(length=255), nullable=True),
+        sa.Column("request_print", sa.String(length=64), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.CheckConstraint(
@@ -58,6 +61,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_payments_order_number", "payments", ["order_number"])
     op.create_index("uq_payments_gateway_ref", "payments", ["gateway", "gateway_ref"], unique=True)
+    op.create_index("uq_payments_request", "payments", ["requested_by", "request_key"], unique=True)
     op.create_index(
         "uq_payments_one_pending_per_order",
         "payments",
@@ -106,6 +110,7 @@ def downgrade() -> None:
     op.drop_index("ix_refunds_payment_number", table_name="refunds")
     op.drop_table("refunds")
     op.drop_index("uq_payments_one_pending_per_order", table_name="payments")
+    op.drop_index("uq_payments_request", table_name="payments")
     op.drop_index("uq_payments_gateway_ref", table_name="payments")
     op.drop_index("ix_payments_order_number", table_name="payments")
     op.drop_table("payments")
