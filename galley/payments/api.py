@@ -69,8 +69,10 @@ async def create_payment(
     order = await orders.payable(session, order_id, lock=True, customer_id=principal.customer_id)
     payment, made = await payments.request_payment(session, order, asked, gateway=gateway.name)
     shown = payments.payment_view(payment, order.id, settings.sealing_keys)
+    if asked.key is not None and not made and payment.request_key == asked.key:
+        request.state.replayed = True
     if payment.gateway_ref is not None or payment.status != "pending":
-        return _answer(shown, made)
+        return _answer(request, shown, made)
     charge = payments.charge_of(payment, order.id)
     after_the_transaction(request, partial(_asked, request, charge, shown, made))
     return Response(status_code=201)  # `_asked` answers
@@ -88,19 +90,22 @@ async def _asked(request: Request, charge: Charge, asked: PaymentOut, made: bool
     except GatewayRefused as exc:
         # Nothing was charged: the payment ends failed; another may be asked for.
         async with database.transaction() as session:
-            return _answer(await payments.record_refusal(session, asked, str(exc), keys), made)
+            refused = await payments.record_refusal(session, asked, str(exc), keys)
+        return _answer(request, refused, made)
     except Exception:
         log.exception("payments.gateway_unavailable", gateway=gateway.name)
         raise GatewayUnavailable(gateway.name) from None
     async with database.transaction() as session:
-        return _answer(await payments.record_answer(session, asked, answer, keys), made)
+        answered = await payments.record_answer(session, asked, answer, keys)
+    return _answer(request, answered, made)
 
 
-def _answer(payment: PaymentOut, made: bool) -> Response:
+def _answer(request: Request, payment: PaymentOut, made: bool) -> Response:
+    headers = {"Location": f"/v1/orders/{payment.order_id}/payments"}
+    if getattr(request.state, "replayed", False):
+        headers["Idempotent-Replayed"] = "true"
     return JSONResponse(
-        payment.model_dump(mode="json"),
-        status_code=201 if made else 200,
-        headers={"Location": f"/v1/orders/{payment.order_id}/payments"},
+        payment.model_dump(mode="json"), status_code=201 if made else 200, headers=headers
     )
 
 

@@ -66,11 +66,14 @@ async def test_the_same_key_answers_the_same_payment_and_another_body_is_refused
     again = await _pay(client, order_id, "k", method="sandbox_confirms_later")
     assert again.status_code == 200
     assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
     other_body = await _pay(client, order_id, "k", method="sandbox_succeeds")
     assert other_body.status_code == 422
     # Another key while that one is pending: the same payment, not a second one.
     other_key = await _pay(client, order_id, "k2")
     assert other_key.json()["id"] == first.json()["id"]
+    assert "Idempotent-Replayed" not in other_key.headers
     assert len((await client.get(f"/v1/orders/{order_id}/payments")).json()["data"]) == 1
 
 
