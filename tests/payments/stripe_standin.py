@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tests.webhooks.receiver import serve_asgi
+from tests.webhooks.receiver import read_body, serve_asgi
 
 WEBHOOK_SECRET = "whsec_standin_" + "0" * 24
 _UNEXPECTED = "payment_intent_unexpected_state"
@@ -34,12 +34,7 @@ class StripeStandIn:
         self.url = ""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         method, path = scope["method"], scope["path"]
         raw = body.decode() if method == "POST" else scope["query_string"].decode()
         params = _nested(urllib.parse.parse_qsl(raw))

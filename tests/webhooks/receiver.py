@@ -48,12 +48,7 @@ class Receiver:
     url: str = ""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         self.received.append(Received(scope["path"], headers, body))
         status = self.first.pop(0) if self.first else self.status
@@ -68,6 +63,16 @@ class Receiver:
         """The events received, in order; only those answered 2xx when `succeeded`."""
         pairs = zip(self.received, self.answered, strict=False)
         return [r.event for r, status in pairs if not succeeded or 200 <= status < 300]
+
+
+async def read_body(receive: Any) -> bytes:
+    """An ASGI request's whole body."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
 
 
 @contextmanager
