@@ -11,6 +11,14 @@ class OrderPaidFor(Conflict):
         super().__init__(f"Order {order_id} has nothing left to pay.")
 
 
+class OrderNotPayable(Conflict):
+    code = "order-not-payable"
+    title = "Order not payable"
+
+    def __init__(self, order_id: str, status: str) -> None:
+        super().__init__(f"Order {order_id} is {status}: it cannot be paid.", current_status=status)
+
+
 class PaymentKeyReused(InvalidRequest):
     """The Idempotency-Key of a payment asked again with another body."""
 

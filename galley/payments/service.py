@@ -21,7 +21,7 @@ from galley.db import insert_row, utcnow
 from galley.money import Money
 from galley.orders.service import Payable
 from galley.payments import rules
-from galley.payments.errors import OrderPaidFor, PaymentKeyReused
+from galley.payments.errors import OrderNotPayable, OrderPaidFor, PaymentKeyReused
 from galley.payments.gateway import Charge, GatewayPayment
 from galley.payments.models import Payment, Refund
 from galley.payments.schemas import PaymentOut
@@ -64,6 +64,8 @@ async def request_payment(
             if before.request_print != asked.fingerprint:
                 raise PaymentKeyReused()
             return before, False
+    if order.status == "cancelled":
+        raise OrderNotPayable(order.id, order.status)
     payments = list(
         (await session.execute(select(Payment).where(Payment.order_number == order.number)))
         .scalars()

@@ -161,3 +161,12 @@ async def test_two_payments_asked_at_once_are_one_payment_at_the_gateway(
     assert set(codes) <= {200, 201, 409}  # the same payment, or nothing left to pay
     assert len({answer.json()["id"] for answer in answers if answer.status_code < 300}) == 1
     assert len(set(created)) == 2
+
+
+async def test_a_cancelled_order_cannot_be_paid(client: httpx.AsyncClient) -> None:
+    order_id = await _order(client)
+    assert (await client.post(f"/v1/orders/{order_id}/cancel", json={})).status_code == 200
+    refused = await _pay(client, order_id, "k")
+    assert refused.status_code == 409
+    assert refused.json()["type"].endswith("/order-not-payable")
+    assert refused.json()["current_status"] == "cancelled"
