@@ -37,6 +37,7 @@ from galley.orders.api import fulfilment
 from galley.orders.api import router as orders
 from galley.orders.fulfilment import FulfilmentFeed
 from galley.payments.api import router as payments
+from galley.payments.api import webhooks as payment_webhooks
 from galley.payments.gateways import gateway_for
 from galley.purchasing.api import plan_router, po_router, supplier_router
 from galley.purchasing.batching import send_batches_forever
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stock,
         orders,
         payments,
+        payment_webhooks,
         fulfilment,
         supplier_router,
         po_router,

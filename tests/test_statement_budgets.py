@@ -327,6 +327,14 @@ async def test_no_request_of_a_day_of_trade_reads_a_row_twice(counted: Counted) 
         for _ in range(3)
     ]
     await send("POST", f"/v1/orders/{waiting[0]}/cancel", json={"reason": "changed mind"})
+    later = {"method": "sandbox_confirms_later"}
+    paying = (await send("POST", f"/v1/orders/{waiting[1]}/payments", json=later))[0].json()
+    sandbox = counted.client._transport.app.state.gateway  # type: ignore[attr-defined]
+    notice, signature = sandbox.confirmation(f"sbx_{paying['id']}", "payment.succeeded")
+    json_body = {"content-type": "application/json"}
+    await send(
+        "POST", "/v1/payments/webhooks/sandbox", headers=signature | json_body, content=notice
+    )
     await send("POST", "/v1/stock/adjustments", json=adjustment | {"sku": "ESP", "delta": 2})
     await send(
         "POST", "/v1/stock/adjustments", json=adjustment | {"delta": -1, "reason": "damaged"}

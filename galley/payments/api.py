@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from galley.db import Database
-from galley.errors import FieldError, InvalidRequest, problem_responses
+from galley.errors import FieldError, InvalidRequest, MalformedRequest, NotFound, problem_responses
 from galley.http import idempotency
 from galley.http.deps import AppSettings, Keys
 from galley.http.paging import Page
@@ -23,7 +23,7 @@ from galley.orders.schemas import ORDER_ID_PATTERN
 from galley.payments import sandbox
 from galley.payments import service as payments
 from galley.payments.errors import GatewayUnavailable
-from galley.payments.gateway import Charge, Gateway, GatewayRefused
+from galley.payments.gateway import Charge, Gateway, GatewayRefused, InvalidNotice
 from galley.payments.schemas import PaymentCreate, PaymentOut
 
 log = structlog.get_logger("galley.payments")
@@ -121,3 +121,43 @@ async def list_payments(
 ) -> Page[PaymentOut]:
     order = await orders.payable(session, order_id, lock=False, customer_id=principal.customer_id)
     return Page(data=await payments.payments_of(session, order, keys), next_cursor=None)
+
+
+webhooks = APIRouter(prefix="/v1/payments/webhooks", tags=["payments"], route_class=GalleyRoute)
+
+
+@webhooks.post(
+    "/{gateway_name}",
+    status_code=200,
+    responses=problem_responses(400, 404, 413, 415),
+    summary="A payment gateway's webhook: its events, verified by their signature",
+    openapi_extra={"security": []},
+)
+async def gateway_webhook(
+    gateway_name: Annotated[str, Path(pattern=r"^[a-z]{1,20}$")],
+    session: Session,
+    request: Request,
+) -> dict[str, str]:
+    """No credentials: the gateway signs each event (`Stripe-Signature`, or the sandbox's
+    Standard Webhooks headers), and one that does not verify, or is older than five
+    minutes, is refused. An event acted on before changes nothing; one about a payment
+    Galley does not hold is logged and answered 200, so that the gateway stops sending
+    it."""
+    gateway: Gateway = request.app.state.gateway
+    if gateway_name != gateway.name:
+        raise NotFound(f"Payments do not go through {gateway_name} here.")
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    try:
+        notice = gateway.notice(await request.body(), headers)
+    except InvalidNotice as exc:
+        raise MalformedRequest(f"The event's signature does not verify: {exc}") from None
+    outcome = await payments.apply_notice(session, gateway.name, notice)
+    if outcome in ("unknown", "disagrees"):
+        log.warning(
+            f"payments.notice_{outcome}",
+            gateway=gateway.name,
+            event_id=notice.event_id,
+            type=notice.type,
+            payment_ref=notice.payment_ref,
+        )
+    return {"outcome": outcome}

@@ -17,13 +17,13 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from galley.db import insert_row, utcnow
+from galley.db import insert_for, insert_row, update_row, utcnow
 from galley.money import Money
 from galley.orders.service import Payable
 from galley.payments import rules
 from galley.payments.errors import OrderNotPayable, OrderPaidFor, PaymentKeyReused
-from galley.payments.gateway import Charge, GatewayPayment
-from galley.payments.models import Payment, Refund
+from galley.payments.gateway import Charge, GatewayPayment, Notice
+from galley.payments.models import GatewayNotice, Payment, Refund
 from galley.payments.schemas import PaymentOut
 from galley.privacy.keys import DataKeys
 
@@ -161,6 +161,40 @@ async def _answered(
         return asked.model_copy(update=shown | {"client_secret": client_secret})
     payment = (await session.execute(select(Payment).where(Payment.id == asked.id))).scalar_one()
     return payment_view(payment, asked.order_id, keys)
+
+
+async def apply_notice(session: AsyncSession, gateway: str, notice: Notice) -> str:
+    """Act on a gateway's verified webhook event, once: what came of it (`applied`,
+    `repeat` for an event acted on before, `unknown` for a payment Galley does not hold,
+    `ignored` for an event that moves nothing, `disagrees` for a move the payment's
+    states do not allow)."""
+    first = await session.execute(
+        insert_for(session, GatewayNotice.__table__)
+        .values(gateway=gateway, event_id=notice.event_id, type=notice.type, received_at=utcnow())
+        .on_conflict_do_nothing()
+        .returning(GatewayNotice.event_id)
+    )
+    if first.scalar() is None:
+        return "repeat"
+    if notice.payment_ref is None or notice.status is None:
+        return "ignored"
+    payment = (
+        await session.execute(
+            select(Payment)
+            .where(Payment.gateway == gateway, Payment.gateway_ref == notice.payment_ref)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if payment is None:
+        return "unknown"
+    try:
+        moved = rules.after(payment.status, notice.status)  # type: ignore[arg-type]
+    except rules.IllegalPaymentMove:
+        return "disagrees"
+    if moved is None:
+        return "ignored"
+    await update_row(session, payment, {"status": moved, "updated_at": utcnow()})
+    return "applied"
 
 
 async def _refunded(session: AsyncSession, payments: list[int]) -> int:
