@@ -61,12 +61,15 @@ class GatewayRefund:
 @dataclass(frozen=True)
 class Notice:
     """A gateway's webhook event, its signature verified: about the payment `payment_ref`,
-    which became `status` (None: it says nothing of its status)."""
+    which became `status` (None: it says nothing of its status). `payment_id` is Galley's
+    own id of it, where the event carries it: the event may arrive before the answer
+    that gave Galley the gateway's ref was recorded."""
 
     event_id: str
     type: str
     payment_ref: str | None
     status: PaymentStatus | None = None
+    payment_id: str | None = None
     amount: int | None = None
     currency: str | None = None
     refunded: int | None = None  # all that was refunded of the payment, for a refund

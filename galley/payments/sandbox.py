@@ -39,6 +39,7 @@ SUCCEEDS, DECLINES, CONFIRMS_LATER = (
     "sandbox_confirms_later",
 )
 TOKENS = (SUCCEEDS, DECLINES, CONFIRMS_LATER)
+_REF_PREFIX = "sbx_"  # then Galley's id of the payment
 
 # What the sandbox's notices say, and what each makes of the payment.
 _NOTICES: dict[str, PaymentStatus] = {
@@ -59,7 +60,7 @@ class SandboxGateway:
         self._refunded: dict[str, int] = {}
 
     async def create(self, charge: Charge) -> GatewayPayment:
-        ref = f"sbx_{charge.payment_id}"
+        ref = f"{_REF_PREFIX}{charge.payment_id}"
         if (known := self._payments.get(ref)) is not None:
             return known
         token = charge.method or SUCCEEDS
@@ -131,8 +132,9 @@ class SandboxGateway:
             event["type"],
             ref,
             status,
-            event.get("amount"),
-            event.get("currency"),
+            payment_id=ref.removeprefix(_REF_PREFIX) if ref else None,
+            amount=event.get("amount"),
+            currency=event.get("currency"),
         )
 
     def confirmation(

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from galley.db import insert_for, insert_row, update_row, utcnow
@@ -178,11 +178,13 @@ async def apply_notice(session: AsyncSession, gateway: str, notice: Notice) -> s
         return "repeat"
     if notice.payment_ref is None or notice.status is None:
         return "ignored"
+    named = Payment.gateway_ref == notice.payment_ref
+    if notice.payment_id is not None:
+        # Before the gateway's answer was recorded, only Galley's own id finds it.
+        named = or_(named, and_(Payment.id == notice.payment_id, Payment.gateway_ref.is_(None)))
     payment = (
         await session.execute(
-            select(Payment)
-            .where(Payment.gateway == gateway, Payment.gateway_ref == notice.payment_ref)
-            .with_for_update()
+            select(Payment).where(Payment.gateway == gateway, named).with_for_update()
         )
     ).scalar_one_or_none()
     if payment is None:
@@ -193,7 +195,11 @@ async def apply_notice(session: AsyncSession, gateway: str, notice: Notice) -> s
         return "disagrees"
     if moved is None:
         return "ignored"
-    await update_row(session, payment, {"status": moved, "updated_at": utcnow()})
+    await update_row(
+        session,
+        payment,
+        {"status": moved, "gateway_ref": notice.payment_ref, "updated_at": utcnow()},
+    )
     return "applied"
 
 

@@ -130,6 +130,7 @@ class StripeGateway:
                 event.type,
                 thing.id,
                 _INTENT_EVENTS[event.type],
+                payment_id=_metadata(thing).get("galley_payment_id"),
                 amount=thing.amount,
                 currency=thing.currency.upper(),
             )
@@ -167,6 +168,11 @@ def _payment(intent: Any) -> GatewayPayment:
         method=_method(intent.latest_charge),
         failure=(error.code or error.message) if error else None,
     )
+
+
+def _metadata(thing: Any) -> dict[str, str]:
+    metadata = getattr(thing, "metadata", None)
+    return {} if metadata is None else dict(metadata.to_dict())
 
 
 def _method(charge: Any) -> str | None:

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from galley.app import create_app
 from galley.config import Settings
+from galley.payments.gateway import Charge, GatewayPayment
 from galley.payments.sandbox import SandboxGateway
 from tests.auth import api_key
 from tests.payments import stripe_standin
@@ -99,3 +100,29 @@ async def test_a_stripe_payment_paid_with_google_pay_is_captured_by_its_signed_e
     assert stale.status_code == 400
     forged = await _send(client, "stripe", body, signed(body, secret="whsec_someone_else"))
     assert forged.status_code == 400
+
+
+async def test_an_event_that_arrives_before_the_gateway_s_answer_is_recorded_is_not_lost(
+    stripe_client: tuple[httpx.AsyncClient, StripeStandIn], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stripe may send `payment_intent.succeeded` while the request that created the
+    PaymentIntent has not yet recorded its id: the event finds the payment by Galley's id
+    in the metadata, and the request then answers the payment as the event left it."""
+    client, standin = stripe_client
+    order_id = await _order(client)
+    gateway = client._transport.app.state.gateway  # type: ignore[attr-defined]
+    real = gateway.create
+
+    async def paid_at_once(charge: Charge) -> GatewayPayment:
+        made = await real(charge)
+        body = event("payment_intent.succeeded", standin.confirm(made.ref))
+        early = await _send(client, "stripe", body, signed(body))
+        assert early.json() == {"outcome": "applied"}
+        return made  # as Stripe answered the create: still waiting for the customer
+
+    monkeypatch.setattr(gateway, "create", paid_at_once)
+    payment = await _pay(client, order_id, "k")
+    assert payment.status_code == 201, payment.text
+    assert payment.json()["status"] == "captured"
+    (listed,) = (await client.get(f"/v1/orders/{order_id}/payments")).json()["data"]
+    assert listed["status"] == "captured"
